@@ -1,0 +1,56 @@
+"""Reading request bodies: size limit, media type, JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from ..domain.limits import MAX_BODY_BYTES
+from .errors import ApiError
+
+_decode = msgspec.json.Decoder().decode
+
+JSON_TYPES = frozenset({"application/json"})
+MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+# curl's `-d` labels a body as a form unless told otherwise; such a body is read as JSON too.
+_LENIENT_TYPES = frozenset({"application/x-www-form-urlencoded"})
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "PayloadTooLarge", "Payload too large",
+                    f"Request bodies are at most {MAX_BODY_BYTES} bytes.")
+
+
+async def read_json(request: Request, accepted: frozenset[str] = JSON_TYPES) -> Any:
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type and media_type not in accepted and media_type not in _LENIENT_TYPES:
+            raise ApiError(415, "UnsupportedMediaType", "Unsupported media type",
+                           f"Send one of: {', '.join(sorted(accepted))}.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "InvalidJson", "Invalid JSON", "The request body is empty.")
+    try:
+        return _decode(raw)
+    except msgspec.DecodeError as error:
+        raise ApiError(400, "InvalidJson", "Invalid JSON", f"The body is not valid JSON: {error}.")
+
+
+def member(document: Any, key: str, code: str, title: str) -> Any:
+    """The object under `key` of a `{key: {...}}` body."""
+    if not isinstance(document, dict) or not isinstance(document.get(key), dict):
+        raise ApiError(400, code, title, f"The body must be a JSON object {{\"{key}\": {{...}}}}.")
+    return document[key]

@@ -1,0 +1,70 @@
+"""Every failure as the API's error body: {"errors": [{"code", "title", "detail", "status", "id"}]}."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..domain.errors import ProfilesError
+from ..store.errors import RetryableConflict
+
+log = logging.getLogger("openprofiles")
+_encode = msgspec.json.Encoder().encode
+
+
+class ApiError(Exception):
+    """A failure found by the HTTP layer itself (credentials, media type, body size)."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or title)
+        self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.headers = headers
+
+
+def error_response(status: int, code: str, title: str, detail: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    error: dict[str, str] = {"code": code, "title": title}
+    if detail:
+        error["detail"] = detail
+    error["status"] = str(status)
+    error["id"] = secrets.token_hex(8)
+    return Response(_encode({"errors": [error]}), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def from_exception(error: Exception) -> Response:
+    if isinstance(error, ProfilesError):
+        return error_response(error.status, error.code, error.title, error.detail)
+    if isinstance(error, ApiError):
+        return error_response(error.status, error.code, error.title, error.detail, error.headers)
+    if isinstance(error, RetryableConflict):
+        return error_response(409, "Conflict", "Conflicting concurrent write",
+                              "The write raced with others too often; retry it.")
+    log.exception("unhandled error", exc_info=error)
+    return error_response(500, "InternalError", "Internal server error")
+
+
+_HTTP_CODES = {
+    400: ("BadRequest", "Bad request"),
+    404: ("RouteNotFound", "No such route"),
+    405: ("MethodNotAllowed", "Method not allowed"),
+}
+
+
+async def http_exception(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code, title = _HTTP_CODES.get(error.status_code, ("ClientError", "Client error"))
+    detail = None
+    if error.status_code == 405:
+        detail = f"Allowed methods: {(error.headers or {}).get('Allow', '')}"
+    return error_response(error.status_code, code, title, detail, error.headers)
+
+
+async def any_exception(_request: Request, error: Exception) -> Response:
+    return from_exception(error)

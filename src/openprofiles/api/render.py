@@ -1,0 +1,66 @@
+"""Domain objects as the JSON the wire expects."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from ..domain.profile import Profile
+from ..domain.users import Identity, User
+
+_encode = msgspec.json.Encoder().encode
+
+
+def iso_time(ms: int) -> str:
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def profile(p: Profile) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "source": p.source,
+        "type": p.type,
+        "name": p.name,
+        "user_id": str(p.user_id),
+        "identifiers": p.identifiers,
+        "attributes": p.attributes,
+        "created_at": iso_time(p.created_at),
+        "updated_at": iso_time(p.updated_at),
+    }
+
+
+def user(u: User, base_url: str) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "url": f"{base_url}/api/v2/users/{u.id}.json",
+        "name": u.name,
+        "email": u.email,
+        "role": u.role,
+        "external_id": u.external_id,
+        "active": u.active,
+        "suspended": u.suspended,
+        "verified": False,
+        "created_at": iso_time(u.created_at),
+        "updated_at": iso_time(u.updated_at),
+    }
+
+
+def identity(i: Identity, base_url: str) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "url": f"{base_url}/api/v2/users/{i.user_id}/identities/{i.id}.json",
+        "user_id": i.user_id,
+        "type": i.type,
+        "value": i.value,
+        "primary": i.primary,
+        "verified": False,
+        "created_at": iso_time(i.created_at),
+        "updated_at": iso_time(i.updated_at),
+    }
+
+
+def encode(document: Any) -> bytes:
+    return _encode(document)

@@ -1,0 +1,18 @@
+"""The limits of the API (RULES §1, §5, §10), with the configurable ones in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_SOURCE_LENGTH = 40
+MAX_TYPE_LENGTH = 40
+MAX_IDENTIFIERS = 20
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_profiles_per_user: int = 100
+    max_sources: int = 50
+    max_types: int = 2500

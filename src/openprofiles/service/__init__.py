@@ -1,0 +1,1 @@
+"""Use cases: one function per operation, each one transaction through the store."""

@@ -1,0 +1,195 @@
+"""The profile operations of RULES §6, one function each, one transaction each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from ..domain import profile as rules
+from ..domain.errors import InvalidProfile, ProfileNotFound, UserNotFound
+from ..domain.identifiers import IdentifierQuery
+from ..domain.limits import Limits
+from ..domain.profile import Profile, ProfileInput
+from ..store.base import Store, Transaction
+from . import linking
+from .clock import new_profile_id, now_ms
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    profile: Profile
+    created: bool
+
+
+def _encoded_attributes(profile: Profile) -> bytes:
+    encoded = _encode(profile.attributes)
+    rules.check_attributes_size(len(encoded))
+    return encoded
+
+
+async def create_in(
+    tx: Transaction, limits: Limits, source: str, profile_type: str, data: ProfileInput,
+    *, user_id: int | None = None,
+) -> Profile:
+    """Creates a profile inside a unit of work (shared with the Events API)."""
+    now = now_ms()
+    draft = rules.new_profile(
+        data, profile_id=new_profile_id(), user_id=0, source=source,
+        profile_type=profile_type, now=now,
+    )
+    attributes = _encoded_attributes(draft)
+    await linking.check_identifiers_free(tx, source, profile_type, draft.identifiers)
+    await linking.register_kind(tx, source, profile_type, limits)
+    draft.user_id = await linking.owner_for_new_profile(
+        tx, draft.identifiers, draft.name, now, user_id=user_id
+    )
+    await linking.check_profile_limit(tx, draft.user_id, limits)
+    await linking.grant_identities(tx, draft.user_id, draft.identifiers, now)
+    await tx.insert_profile(draft, attributes)
+    return draft
+
+
+async def save_changed(tx: Transaction, before: Profile, after: Profile) -> Profile:
+    """Stores a replaced or merged profile inside a unit of work (shared with the Events API)."""
+    attributes = _encoded_attributes(after)
+    await linking.check_identifiers_free(
+        tx, after.source, after.type, after.identifiers, profile_id=after.id
+    )
+    await linking.grant_identities(tx, after.user_id, after.identifiers, after.updated_at)
+    await tx.update_profile(after, attributes, before.identifiers)
+    return after
+
+
+# Reads
+
+
+async def get_by_id(store: Store, account_id: int, profile_id: str) -> Profile:
+    async def unit(tx: Transaction) -> Profile | None:
+        return await tx.get_profile(profile_id)
+
+    found = await store.read(account_id, unit)
+    if found is None:
+        raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
+    return found
+
+
+async def get_by_query(store: Store, account_id: int, query: IdentifierQuery) -> Profile:
+    async def unit(tx: Transaction) -> Profile | None:
+        return await tx.find_profile(query.source, query.profile_type, query.identifier)
+
+    found = await store.read(account_id, unit)
+    if found is None:
+        raise ProfileNotFound("No profile matches the identifier query.")
+    return found
+
+
+async def list_for_user(store: Store, account_id: int, user_id: int) -> list[Profile]:
+    async def unit(tx: Transaction) -> list[Profile] | None:
+        if await tx.get_user(user_id) is None:
+            return None
+        return await tx.user_profiles(user_id)
+
+    found = await store.read(account_id, unit)
+    if found is None:
+        raise UserNotFound(f"No user has the id {user_id}.")
+    return found
+
+
+# Writes
+
+
+def _check_query_for_write(query: IdentifierQuery, data: ProfileInput) -> None:
+    rules.check_source(query.source)
+    rules.check_type(query.profile_type)
+    rules.check_matches_query(data, query)
+
+
+async def put_by_query(
+    store: Store, account_id: int, limits: Limits, query: IdentifierQuery, data: ProfileInput,
+    *, user_id: int | None = None,
+) -> Written:
+    """Replaces the profile the query selects, or creates it (linked to `user_id` if given)."""
+    _check_query_for_write(query, data)
+
+    async def unit(tx: Transaction) -> Written:
+        if user_id is not None and await tx.get_user(user_id) is None:
+            raise UserNotFound(f"No user has the id {user_id}.")
+        existing = await tx.find_profile(
+            query.source, query.profile_type, query.identifier, for_update=True
+        )
+        if existing is None:
+            create = ProfileInput(
+                source=query.source, type=query.profile_type, name=data.name,
+                identifiers=rules.with_query_identifier(data.identifiers, query),
+                attributes=data.attributes,
+            )
+            created = await create_in(
+                tx, limits, query.source, query.profile_type, create, user_id=user_id
+            )
+            return Written(created, True)
+        if user_id is not None and existing.user_id != user_id:
+            raise InvalidProfile("The profile belongs to another user.", code="ProfileOfAnotherUser")
+        after = rules.replaced(existing, data, now=now_ms(), keep=query.identifier)
+        return Written(await save_changed(tx, existing, after), False)
+
+    return await store.write(account_id, unit)
+
+
+async def replace_by_id(store: Store, account_id: int, profile_id: str, data: ProfileInput) -> Profile:
+    async def unit(tx: Transaction) -> Profile:
+        existing = await tx.get_profile(profile_id, for_update=True)
+        if existing is None:
+            raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
+        after = rules.replaced(existing, data, now=now_ms())
+        return await save_changed(tx, existing, after)
+
+    return await store.write(account_id, unit)
+
+
+async def patch_by_id(store: Store, account_id: int, profile_id: str, data: ProfileInput) -> Profile:
+    async def unit(tx: Transaction) -> Profile:
+        existing = await tx.get_profile(profile_id, for_update=True)
+        if existing is None:
+            raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
+        return await save_changed(tx, existing, rules.merged(existing, data, now=now_ms()))
+
+    return await store.write(account_id, unit)
+
+
+async def patch_by_query(
+    store: Store, account_id: int, query: IdentifierQuery, data: ProfileInput
+) -> Profile:
+    async def unit(tx: Transaction) -> Profile:
+        existing = await tx.find_profile(
+            query.source, query.profile_type, query.identifier, for_update=True
+        )
+        if existing is None:
+            raise ProfileNotFound("No profile matches the identifier query.")
+        return await save_changed(tx, existing, rules.merged(existing, data, now=now_ms()))
+
+    return await store.write(account_id, unit)
+
+
+async def delete_by_id(store: Store, account_id: int, profile_id: str) -> None:
+    async def unit(tx: Transaction) -> None:
+        existing = await tx.get_profile(profile_id, for_update=True)
+        if existing is None:
+            raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
+        await tx.delete_profile(existing)
+
+    await store.write(account_id, unit)
+
+
+async def delete_by_query(store: Store, account_id: int, query: IdentifierQuery) -> None:
+    async def unit(tx: Transaction) -> None:
+        existing = await tx.find_profile(
+            query.source, query.profile_type, query.identifier, for_update=True
+        )
+        if existing is None:
+            raise ProfileNotFound("No profile matches the identifier query.")
+        await tx.delete_profile(existing)
+
+    await store.write(account_id, unit)

@@ -1,0 +1,85 @@
+"""Fixtures: every end-to-end test runs once per storage engine against a real server.
+
+PostgreSQL tests need the server at 127.0.0.1:5432; without it they skip, except under
+CI=true, where a missing PostgreSQL is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .support import Api, Database, Server, create_user, postgres_available
+
+ENGINES = ["sqlite", "postgresql"]
+_pg_ok: bool | None = None
+
+
+def require_engine(engine: str) -> None:
+    global _pg_ok
+    if engine != "postgresql":
+        return
+    if _pg_ok is None:
+        _pg_ok = postgres_available()
+    if not _pg_ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is required under CI=true")
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("openprofiles")
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    require_engine(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def api(engine: str, work_dir: Path) -> Iterator[Api]:
+    """One server per engine for the whole session; tests keep apart by unique identifiers."""
+    database = Database.create(engine, work_dir)
+    from .support import cli
+
+    cli(database.url, "migrate")
+    admin = create_user(database.url, "admin")
+    server = Server(database).start(work_dir)
+    try:
+        yield Api(server, admin)
+    finally:
+        server.stop()
+        database.drop()
+
+
+@pytest.fixture
+def client(api: Api) -> Iterator[httpx.Client]:
+    with api.client() as c:
+        yield c
+
+
+@pytest.fixture
+def fresh_api(engine: str, work_dir: Path) -> Iterator[Callable[..., Api]]:
+    """Starts servers on new, empty databases, for tests of account-wide limits or crashes."""
+    started: list[tuple[Server, Database]] = []
+
+    def start(workers: int = 1, env: dict[str, str] | None = None) -> Api:
+        database = Database.create(engine, work_dir)
+        from .support import cli
+
+        cli(database.url, "migrate")
+        admin = create_user(database.url, "admin")
+        server = Server(database, workers=workers, env=env or {}).start(work_dir)
+        started.append((server, database))
+        return Api(server, admin)
+
+    yield start
+    for server, database in started:
+        server.stop()
+        database.drop()
