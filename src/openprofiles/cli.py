@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from .config import DEFAULT_DATABASE_URL, InvalidSetting, Settings
+from .domain import access
 from .domain.errors import ProfilesError
 from .service import users as user_service
 from .store import open_store
@@ -44,6 +45,15 @@ def _migrate(url: DatabaseUrl) -> None:
         upgrade(url)
     except Exception as error:  # a one-line message, not a traceback
         _fail(f"cannot migrate {url.engine} database: {str(error).splitlines()[0]}")
+
+
+def _check(rule: Callable[..., T], *args: Any) -> T:
+    """A domain rule run before the database is opened, so bad arguments fail fast."""
+    try:
+        return rule(*args)
+    except ProfilesError as error:
+        _fail(error.detail)
+        raise
 
 
 def _with_store(raw_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
@@ -221,13 +231,13 @@ def tokens_create(database_url: str, email: str, oauth: bool, scopes: str | None
     if scopes is not None and not oauth:
         _fail("--scopes applies to OAuth tokens only; add --oauth")
     kind = "oauth" if oauth else "api"
+    scopes = scopes if scopes is not None else "read write"
+    if oauth:
+        _check(access.check_scopes, scopes.split())
 
     async def work(store: Store) -> user_service.IssuedToken:
         account_id = await _account_id(store, subdomain)
-        return await user_service.create_token(
-            store, account_id, email, kind=kind,
-            scopes=scopes if scopes is not None else "read write",
-        )
+        return await user_service.create_token(store, account_id, email, kind=kind, scopes=scopes)
 
     issued = _with_store(database_url, work)
     click.echo(f"token id {issued.id} for user {issued.user.id} ({kind})")
@@ -272,6 +282,8 @@ def _account_json(account: Account) -> str:
               help="Accept Basic {email}:{password} credentials.")
 def accounts_create(database_url: str, subdomain: str, password_access: bool) -> None:
     """Create an account; prints it as JSON."""
+    _check(access.check_subdomain, subdomain)
+
     async def work(store: Store) -> Account:
         return await user_service.create_account(store, subdomain, password_access=password_access)
 
