@@ -97,14 +97,6 @@ def test_accounts_created_with_password_access_and_listed(api: Api) -> None:
     assert created in listed
 
 
-def test_no_new_tokens_for_suspended_users(api: Api) -> None:
-    email = f"{unique('sus')}@example.com"
-    api.cli("users", "create", "--email", email, "--name", "S", "--role", "agent")
-    api.cli("users", "suspend", "--email", email)
-    refused = api.cli("tokens", "create", "--email", email, check=False)
-    assert one_line_error(refused) == f"Error: The user '{email}' is suspended: it cannot have new tokens."
-
-
 @pytest.mark.parametrize("args, message", [
     (("accounts", "create", "--subdomain", "Acme"), "is not a DNS label"),
     (("accounts", "create", "--subdomain", "-acme"), "is not a DNS label"),

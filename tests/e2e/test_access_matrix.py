@@ -258,6 +258,12 @@ def test_suspended_and_deleted_users_cannot_authenticate(api: Api) -> None:
     suspended = cli(api.database_url, "users", "suspend", "--email", member.email, *account)
     assert '"suspended": true' in suspended.stdout
     assert statuses() == [401, 401, 401]
+    refused = cli(api.database_url, "tokens", "create", "--email", member.email, *account,
+                  check=False)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        f"Error: The user '{member.email}' is suspended: it cannot have new tokens."
+    ]
     cli(api.database_url, "users", "unsuspend", "--email", member.email, *account)
     assert statuses() == [200, 200, 200]
     deleted = cli(api.database_url, "users", "delete", "--email", member.email, *account)
