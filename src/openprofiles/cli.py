@@ -1,4 +1,4 @@
-"""The command line: serve, migrate, users, tokens."""
+"""The command line: serve, migrate, accounts, users, tokens."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from typing import Any, TypeVar
 
 import click
 
-from .config import DEFAULT_DATABASE_URL, Settings
+from .config import DEFAULT_DATABASE_URL, InvalidSetting, Settings
+from .domain import access
 from .domain.errors import ProfilesError
 from .service import users as user_service
 from .store import open_store
-from .store.base import Store
+from .store.base import Account, Store
 from .store.migrate import upgrade
 from .store.urls import DatabaseUrl, InvalidDatabaseUrl
 
@@ -44,6 +45,15 @@ def _migrate(url: DatabaseUrl) -> None:
         upgrade(url)
     except Exception as error:  # a one-line message, not a traceback
         _fail(f"cannot migrate {url.engine} database: {str(error).splitlines()[0]}")
+
+
+def _check(rule: Callable[..., T], *args: Any) -> T:
+    """A domain rule run before the database is opened, so bad arguments fail fast."""
+    try:
+        return rule(*args)
+    except ProfilesError as error:
+        _fail(error.detail)
+        raise
 
 
 def _with_store(raw_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
@@ -91,13 +101,21 @@ def main() -> None:
               help="Server processes sharing the port.")
 @click.option("--pool-size", default=None, type=click.IntRange(1, 1000),
               help="Database connections per worker (PostgreSQL).")
-@click.option("--log-level", default="warning", show_default=True,
+@click.option("--log-level", default="warning", show_default=True, envvar="OPENPROFILES_LOG_LEVEL",
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(database_url: str, host: str, port: int, workers: int, pool_size: int | None,
           log_level: str) -> None:
-    """Run the server (applies pending migrations first)."""
+    """Run the server (applies pending migrations first).
+
+    Rate limits: OPENPROFILES_RATE_LIMIT=N requests a minute per account (off by default);
+    OPENPROFILES_REDIS_URL shares the counts between workers and hosts.
+    """
     import uvicorn
 
+    try:
+        Settings.from_env()  # each worker reads them again; a bad one fails here, in one line
+    except InvalidSetting as error:
+        _fail(str(error))
     url = _parse_url(database_url)
     _migrate(url)
     os.environ["OPENPROFILES_DATABASE_URL"] = database_url
@@ -128,7 +146,7 @@ def _user_json(user: Any) -> str:
     return json.dumps({
         "id": user.id, "name": user.name, "email": user.email, "role": user.role,
         "people_access": user.people_access, "external_id": user.external_id,
-        "active": user.active,
+        "active": user.active, "suspended": user.suspended,
     })
 
 
@@ -156,33 +174,70 @@ def users_create(database_url: str, email: str, name: str, role: str, people_acc
     click.echo(_user_json(created.user))
 
 
+def _set_user_state(database_url: str, email: str, subdomain: str | None, **state: bool) -> None:
+    async def work(store: Store) -> Any:
+        account_id = await _account_id(store, subdomain)
+        return await user_service.set_user_state(store, account_id, email, **state)
+
+    click.echo(_user_json(_with_store(database_url, work)))
+
+
+@users.command("suspend")
+@database_option
+@click.option("--email", required=True)
+@click.option("--account", "subdomain", default=None, help="The account's subdomain.")
+def users_suspend(database_url: str, email: str, subdomain: str | None) -> None:
+    """Suspend a user: its credentials stop working at once."""
+    _set_user_state(database_url, email, subdomain, suspended=True)
+
+
+@users.command("unsuspend")
+@database_option
+@click.option("--email", required=True)
+@click.option("--account", "subdomain", default=None, help="The account's subdomain.")
+def users_unsuspend(database_url: str, email: str, subdomain: str | None) -> None:
+    """Lift a user's suspension."""
+    _set_user_state(database_url, email, subdomain, suspended=False)
+
+
+@users.command("delete")
+@database_option
+@click.option("--email", required=True)
+@click.option("--account", "subdomain", default=None, help="The account's subdomain.")
+def users_delete(database_url: str, email: str, subdomain: str | None) -> None:
+    """Delete a user (active=false): it can no longer authenticate; its records stay."""
+    _set_user_state(database_url, email, subdomain, active=False)
+
+
 @main.group()
 def tokens() -> None:
-    """Manage API tokens."""
+    """Manage API and OAuth tokens."""
 
 
 @tokens.command("create")
 @database_option
 @click.option("--email", required=True, help="The user the token acts as.")
 @click.option("--oauth", is_flag=True, help="Issue an OAuth bearer token instead of an API token.")
-@click.option("--scopes", default="read write", show_default=True,
-              help="Space-separated OAuth scopes: read write users:read users:write.")
+@click.option("--scopes", default=None,
+              help="Space-separated OAuth scopes: read write users:read users:write."
+                   "  [default: read write]")
 @click.option("--account", "subdomain", default=None, help="The account's subdomain.")
-def tokens_create(database_url: str, email: str, oauth: bool, scopes: str,
+def tokens_create(database_url: str, email: str, oauth: bool, scopes: str | None,
                   subdomain: str | None) -> None:
-    """Create a token; prints its id, then the token alone on the last line."""
+    """Create a token; prints its id, then the token alone on the last line.
+
+    Only a digest of the token is stored: it cannot be shown again.
+    """
+    if scopes is not None and not oauth:
+        _fail("--scopes applies to OAuth tokens only; add --oauth")
     kind = "oauth" if oauth else "api"
-    scope_list = scopes.split() if oauth else []
-    allowed = {"read", "write", "users:read", "users:write"}
-    unknown = [s for s in scope_list if s not in allowed]
-    if unknown:
-        _fail(f"unknown scope(s): {' '.join(unknown)}; use {' '.join(sorted(allowed))}")
+    scopes = scopes if scopes is not None else "read write"
+    if oauth:
+        _check(access.check_scopes, scopes.split())
 
     async def work(store: Store) -> user_service.IssuedToken:
         account_id = await _account_id(store, subdomain)
-        return await user_service.create_token(
-            store, account_id, email, kind=kind, scopes=" ".join(scope_list)
-        )
+        return await user_service.create_token(store, account_id, email, kind=kind, scopes=scopes)
 
     issued = _with_store(database_url, work)
     click.echo(f"token id {issued.id} for user {issued.user.id} ({kind})")
@@ -192,15 +247,72 @@ def tokens_create(database_url: str, email: str, oauth: bool, scopes: str,
 @tokens.command("revoke")
 @database_option
 @click.argument("token_id", type=int)
-@click.option("--account", "subdomain", default=None, help="The account's subdomain.")
+@click.option("--account", "subdomain", default=None,
+              help="Only revoke the token if it belongs to this account (by subdomain).")
 def tokens_revoke(database_url: str, token_id: int, subdomain: str | None) -> None:
-    """Revoke a token by its id."""
+    """Revoke a token by its id; it stops working at once.
+
+    Token ids are unique across accounts, so without --account the token is found in
+    whichever account holds it.
+    """
     async def work(store: Store) -> bool:
-        return await user_service.revoke_token(store, await _account_id(store, subdomain), token_id)
+        account_id = await _account_id(store, subdomain) if subdomain is not None else None
+        return await user_service.revoke_token(store, account_id, token_id)
 
     if not _with_store(database_url, work):
         _fail(f"no active token has the id {token_id}")
     click.echo(f"token {token_id} revoked")
+
+
+@main.group()
+def accounts() -> None:
+    """Manage accounts: a request's account is the one its Host's first label names."""
+
+
+def _account_json(account: Account) -> str:
+    return json.dumps({"id": account.id, "subdomain": account.subdomain,
+                       "password_access": account.password_access})
+
+
+@accounts.command("create")
+@database_option
+@click.option("--subdomain", required=True,
+              help="A lower-case DNS label: requests to {subdomain}.example.com use the account.")
+@click.option("--password-access/--no-password-access", default=False, show_default=True,
+              help="Accept Basic {email}:{password} credentials.")
+def accounts_create(database_url: str, subdomain: str, password_access: bool) -> None:
+    """Create an account; prints it as JSON."""
+    _check(access.check_subdomain, subdomain)
+
+    async def work(store: Store) -> Account:
+        return await user_service.create_account(store, subdomain, password_access=password_access)
+
+    click.echo(_account_json(_with_store(database_url, work)))
+
+
+@accounts.command("update")
+@database_option
+@click.option("--subdomain", default=None, help="The account's subdomain; the default account if omitted.")
+@click.option("--password-access/--no-password-access", default=None,
+              help="Accept, or stop accepting, Basic {email}:{password} credentials.")
+def accounts_update(database_url: str, subdomain: str | None, password_access: bool | None) -> None:
+    """Change an account's settings; prints it as JSON."""
+    if password_access is None:
+        _fail("nothing to change: give --password-access or --no-password-access")
+
+    async def work(store: Store) -> Account:
+        account_id = await _account_id(store, subdomain)
+        return await user_service.set_password_access(store, account_id, bool(password_access))
+
+    click.echo(_account_json(_with_store(database_url, work)))
+
+
+@accounts.command("list")
+@database_option
+def accounts_list(database_url: str) -> None:
+    """Print every account as one JSON object a line; the default account has no subdomain."""
+    for account in _with_store(database_url, user_service.list_accounts):
+        click.echo(_account_json(account))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from ..store.urls import DatabaseUrl
 from . import openapi, profiles, users
 from .context import Runtime, endpoint
 from .errors import any_exception, http_exception
+from .ratelimit import RateLimit, counter_for
 
 
 class JsonSuffix:
@@ -83,6 +84,8 @@ def routes(runtime: Runtime) -> list[Route]:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
     runtime = Runtime(settings)
+    # Off by default, and then not installed at all.
+    counter = counter_for(settings.redis_url, settings.redis_prefix) if settings.rate_limit else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -91,6 +94,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         try:
             yield
         finally:
+            if counter is not None:
+                await counter.close()
             await runtime.store.close()
 
     app = Starlette(
@@ -98,7 +103,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception, Exception: any_exception},
     )
-    return JsonSuffix(app)
+    wrapped: ASGIApp = JsonSuffix(app)
+    if counter is not None:
+        wrapped = RateLimit(wrapped, runtime, settings.rate_limit, counter)
+    return wrapped
 
 
 def create_app_from_env() -> ASGIApp:

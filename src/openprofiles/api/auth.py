@@ -1,26 +1,34 @@
-"""Credentials and roles: who is asking, for which account, and may they."""
+"""Credentials and roles: who is asking, for which account, and may they.
+
+Nothing here ever puts a credential into an error, a header or a log line: failures say only
+which kind of credential was expected.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from starlette.requests import Request
 
+from ..domain import access
 from ..service import users
-from ..service.users import Principal
-from ..store.base import Account, Store
+from ..service.users import Authentication, Credential, PasswordCredential, Principal, TokenCredential
+from ..store.base import Store
 from .errors import ApiError
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="openprofiles"'}
+_HOW = ("Send Basic {email}/token:{api_token}, Bearer {oauth_token}, or Basic {email}:{password}"
+        " where the account allows passwords.")
 
 
-def unauthorized(detail: str = "Send Basic credentials {email}/token:{api_token}.") -> ApiError:
+def unauthorized(detail: str = _HOW) -> ApiError:
     return ApiError(401, "Unauthorized", "Unauthorized", detail, CHALLENGE)
 
 
-def forbidden(detail: str) -> ApiError:
-    return ApiError(403, "Forbidden", "Forbidden", detail)
+def forbidden(detail: str, headers: dict[str, str] | None = None) -> ApiError:
+    return ApiError(403, "Forbidden", "Forbidden", detail, headers)
 
 
 def subdomain_of(host: str | None) -> str | None:
@@ -34,41 +42,82 @@ def subdomain_of(host: str | None) -> str | None:
     return labels[0].lower()
 
 
-async def account_for(store: Store, request: Request) -> Account:
-    account = await users.resolve_account(store, subdomain_of(request.headers.get("host")))
-    if account is None:
-        # Unknown subdomains fall back to the default account, as a single-tenant server would.
-        account = await users.resolve_account(store, None)
-        assert account is not None
-    return account
+class AccountDirectory:
+    """Maps a request's Host to its account id, remembering answers.
+
+    Accounts are never renamed or deleted, so a known subdomain's id is kept for the life of
+    the process. An unknown subdomain (which falls back to the default account) is asked
+    again after `MISS_SECONDS`, so a new account is reachable within that time.
+    """
+
+    MISS_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._known: dict[str, int] = {}
+        self._unknown: dict[str, float] = {}
+
+    async def account_id(self, store: Store, host: str | None) -> int:
+        subdomain = subdomain_of(host)
+        if subdomain is None:
+            return users.DEFAULT_ACCOUNT_ID
+        known = self._known.get(subdomain)
+        if known is not None:
+            return known
+        now = time.monotonic()
+        if self._unknown.get(subdomain, 0.0) > now:
+            return users.DEFAULT_ACCOUNT_ID
+        account = await users.resolve_account(store, subdomain)
+        if account is None:
+            if len(self._unknown) > 10_000:  # bounded: Host is chosen by the client
+                self._unknown.clear()
+            self._unknown[subdomain] = now + self.MISS_SECONDS
+            return users.DEFAULT_ACCOUNT_ID
+        self._known[subdomain] = account.id
+        return account.id
 
 
-async def authenticate(store: Store, account: Account, request: Request) -> Principal:
+def credential_of(request: Request) -> Credential:
     header = request.headers.get("authorization")
     if not header:
         raise unauthorized()
-    scheme, _, credentials = header.partition(" ")
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        if not value:
+            raise unauthorized()
+        return TokenCredential("oauth", value)
     if scheme.lower() != "basic":
         raise unauthorized()
     try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized("The Basic credentials are not valid base64.") from None
+        raise unauthorized("The Basic credentials are not valid base64 of UTF-8.") from None
     login, separator, secret = decoded.partition(":")
-    if not separator or not login.endswith("/token") or not secret:
+    if not separator or not login or not secret:
         raise unauthorized()
-    email = login[: -len("/token")]
-    principal = await users.authenticate_token(store, account.id, email, secret)
-    if principal is None:
-        raise unauthorized("The credentials are not valid.")
-    return principal
+    if login.endswith("/token"):
+        return TokenCredential("api", secret, login[: -len("/token")])
+    return PasswordCredential(login, secret)
 
 
-def require(principal: Principal, *, write: bool) -> None:
-    user = principal.user
-    if user.role == "admin":
-        return
-    if user.role != "agent":
-        raise forbidden("Only agents and admins may use this endpoint.")
-    if write and user.people_access == "readonly":
-        raise forbidden("Your role may not edit people.")
+async def authenticate(store: Store, account_id: int, request: Request) -> Authentication:
+    found = await users.authenticate(store, account_id, credential_of(request))
+    if found.principal is None:
+        raise unauthorized(found.reason)
+    return found
+
+
+def require(principal: Principal, *, write: bool, agents_only: bool = True) -> None:
+    """403 unless the caller's role, and its OAuth scopes if any, allow this kind of request."""
+    if agents_only:
+        denial = access.role_denial(principal.user.role, principal.user.people_access, write=write)
+        if denial is not None:
+            raise forbidden(denial)
+    if principal.kind == "oauth" and not access.scopes_allow(principal.scopes, write=write):
+        needed = sorted(access.WRITE_SCOPES if write else access.READ_SCOPES)
+        raise forbidden(
+            f"This OAuth token's scopes do not allow this request; it needs one of:"
+            f" {' '.join(needed)}.",
+            {"WWW-Authenticate": f'Bearer realm="openprofiles", error="insufficient_scope",'
+                                 f' scope="{" ".join(needed)}"'},
+        )

@@ -1,7 +1,8 @@
 """What every endpoint gets: the store, the settings, the account and the caller.
 
-`endpoint` wraps a handler with account resolution, authentication, the role check and the
-mapping of every failure to the error format, so handlers hold only their own logic.
+`endpoint` wraps a handler with account resolution, authentication, the role and scope
+checks and the mapping of every failure to the error format, so handlers hold only their own
+logic. Every API endpoint goes through it, so all get the same access rules.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: Store | None = None
+        self.accounts = auth.AccountDirectory()
 
 
 @dataclass(slots=True)
@@ -50,15 +52,21 @@ Handler = Callable[[Call], Awaitable[Response]]
 def endpoint(
     runtime: Runtime, handler: Handler, *, write: bool, agents_only: bool = True
 ) -> Callable[[Request], Awaitable[Response]]:
+    """`write` is the permission the endpoint needs: it decides both the role check (read-only
+    agents may not write) and the OAuth scope check (`write`/`users:write` for writes, any
+    scope for reads). `agents_only=False` lets every role in (only `/users/me`)."""
+
     async def run(request: Request) -> Response:
         try:
             store = runtime.store
             assert store is not None, "the store opens at startup"
-            account = await auth.account_for(store, request)
-            principal = await auth.authenticate(store, account, request)
-            if agents_only:
-                auth.require(principal, write=write)
-            return await handler(Call(request, store, runtime.settings, account, principal))
+            account_id = await runtime.accounts.account_id(store, request.headers.get("host"))
+            found = await auth.authenticate(store, account_id, request)
+            assert found.principal is not None
+            auth.require(found.principal, write=write, agents_only=agents_only)
+            return await handler(
+                Call(request, store, runtime.settings, found.account, found.principal)
+            )
         except Exception as error:  # every failure leaves in the error format
             return from_exception(error)
 

@@ -6,9 +6,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from ..domain import access
 from ..domain.errors import InvalidUser, UserNotFound
 from ..service import users
 from . import render
+from .auth import forbidden
 from .bodies import member, read_json
 from .context import Call
 
@@ -43,6 +45,8 @@ async def create_user(call: Call) -> Response:
         external_id=_optional_str(body, "external_id"),
         identities=tuple((i.get("type"), i.get("value")) for i in raw_identities),
     )
+    if not access.may_create_role(call.principal.user.role, new.role):
+        raise forbidden(f"Only admins may create users with the role '{new.role}'.")
     created = await users.create_user(call.store, call.account_id, new)
     return _json({"user": render.user(created.user, call.base_url)}, 201)
 

@@ -36,6 +36,11 @@ class InvalidUser(ProfilesError):
     title = "Invalid user"
 
 
+class InvalidAccount(ProfilesError):
+    code = "InvalidAccount"
+    title = "Invalid account"
+
+
 class InvalidEvent(ProfilesError):
     code = "InvalidEvent"
     title = "Invalid event"

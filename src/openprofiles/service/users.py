@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
+from ..domain import access
 from ..domain import users as rules
 from ..domain.errors import DuplicateValue, InvalidUser, UserNotFound
 from ..domain.users import Identity, User, identity_key
@@ -140,23 +143,61 @@ async def add_identity(
 
 
 async def resolve_account(store: Store, subdomain: str | None) -> Account | None:
-    """The account a request's host names; None when the subdomain is unknown."""
-    if subdomain is None:
-        return Account(DEFAULT_ACCOUNT_ID, None, False)
-
+    """The account a subdomain names (the default account for None); None when unknown."""
     async def unit(tx: Transaction) -> Account | None:
+        if subdomain is None:
+            return await tx.account()
         return await tx.account_by_subdomain(subdomain)
 
     return await store.read(DEFAULT_ACCOUNT_ID, unit)
 
 
-async def create_account(store: Store, subdomain: str) -> Account:
+async def create_account(store: Store, subdomain: str, *, password_access: bool = False) -> Account:
+    subdomain = access.check_subdomain(subdomain)
+
     async def unit(tx: Transaction) -> Account:
         if await tx.account_by_subdomain(subdomain) is not None:
             raise DuplicateValue(f"An account with the subdomain '{subdomain}' exists.")
-        return await tx.insert_account(subdomain, now_ms())
+        return await tx.insert_account(subdomain, now_ms(), password_access=password_access)
 
     return await store.write(DEFAULT_ACCOUNT_ID, unit)
+
+
+async def set_password_access(store: Store, account_id: int, enabled: bool) -> Account:
+    async def unit(tx: Transaction) -> Account:
+        await tx.set_password_access(enabled)
+        account = await tx.account()
+        assert account is not None, "accounts are never deleted"
+        return account
+
+    return await store.write(account_id, unit)
+
+
+async def list_accounts(store: Store) -> list[Account]:
+    async def unit(tx: Transaction) -> list[Account]:
+        return await tx.accounts()
+
+    return await store.read(DEFAULT_ACCOUNT_ID, unit)
+
+
+async def set_user_state(
+    store: Store, account_id: int, email: str, *, active: bool | None = None,
+    suspended: bool | None = None,
+) -> User:
+    """Suspends, restores or deletes (active=false) the user with this email."""
+    async def unit(tx: Transaction) -> User:
+        user = await tx.user_by_email(email)
+        if user is None:
+            raise UserNotFound(f"No user has the email '{email}'.")
+        user.active = user.active if active is None else active
+        user.suspended = user.suspended if suspended is None else suspended
+        user.updated_at = now_ms()
+        await tx.set_user_state(
+            user.id, active=user.active, suspended=user.suspended, now=user.updated_at
+        )
+        return user
+
+    return await store.write(account_id, unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,24 +205,43 @@ class IssuedToken:
     id: int
     user: User
     token: str
+    kind: str
+    scopes: tuple[str, ...]
 
 
 async def create_token(
     store: Store, account_id: int, email: str, *, kind: str = "api", scopes: str = ""
 ) -> IssuedToken:
+    """A new API or OAuth token for an active user; only its SHA-256 digest is stored."""
+    if kind not in ("api", "oauth"):
+        raise ValueError(f"unknown token kind {kind!r}")
+    checked = access.check_scopes(scopes.split()) if kind == "oauth" else ()
     token = secrets.token_urlsafe(30)
 
     async def unit(tx: Transaction) -> IssuedToken:
         user = await tx.user_by_email(email)
         if user is None:
             raise UserNotFound(f"No user has the email '{email}'.")
-        token_id = await tx.insert_token(user.id, kind, hash_secret(token), scopes, now_ms())
-        return IssuedToken(token_id, user, token)
+        if not user.active or user.suspended:
+            state = "deleted" if not user.active else "suspended"
+            raise InvalidUser(f"The user '{email}' is {state}: it cannot have new tokens.")
+        token_id = await tx.insert_token(user.id, kind, hash_secret(token), " ".join(checked),
+                                         now_ms())
+        return IssuedToken(token_id, user, token, kind, checked)
 
     return await store.write(account_id, unit)
 
 
-async def revoke_token(store: Store, account_id: int, token_id: int) -> bool:
+async def revoke_token(store: Store, account_id: int | None, token_id: int) -> bool:
+    """Revokes a token of this account, or of whichever account holds it when None."""
+    if account_id is None:
+        async def owner(tx: Transaction) -> int | None:
+            return await tx.token_account(token_id)
+
+        account_id = await store.read(DEFAULT_ACCOUNT_ID, owner)
+        if account_id is None:
+            return False
+
     async def unit(tx: Transaction) -> bool:
         return await tx.revoke_token(token_id, now_ms())
 
@@ -195,23 +255,87 @@ class Principal:
     scopes: frozenset[str]
 
 
-async def authenticate_token(
-    store: Store, account_id: int, email: str | None, token: str, *, kind: str = "api"
-) -> Principal | None:
-    """The active user an API token (with its owner's email) or an OAuth token belongs to."""
-    digest = hash_secret(token)
+@dataclass(frozen=True, slots=True)
+class TokenCredential:
+    """`Basic {email}/token:{token}` (kind "api", email given) or `Bearer {token}` ("oauth")."""
 
-    async def unit(tx: Transaction) -> Principal | None:
+    kind: str
+    token: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCredential:
+    email: str
+    password: str
+
+
+Credential = TokenCredential | PasswordCredential
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    account: Account
+    principal: Principal | None  # None: the credentials are not valid for this account
+    reason: str = "The credentials are not valid."
+
+
+def _can_sign_in(user: User | None) -> bool:
+    return user is not None and user.active and not user.suspended
+
+
+@functools.cache
+def _decoy_password_hash() -> str:
+    """Checked against when a user is unknown, so that timing does not reveal who exists."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(store: Store, account_id: int, credential: Credential) -> Authentication:
+    """Checks a credential against one account; a credential of another account fails."""
+    if isinstance(credential, PasswordCredential):
+        return await _authenticate_password(store, account_id, credential)
+    digest = hash_secret(credential.token)
+
+    async def unit(tx: Transaction) -> Authentication:
+        account = await tx.account()
+        assert account is not None, "requests resolve to existing accounts"
         record = await tx.token_by_hash(digest)
-        if record is None or record.revoked_at is not None or record.kind != kind:
-            return None
+        if (record is None or not hmac.compare_digest(record.token_hash, digest)
+                or record.revoked_at is not None or record.kind != credential.kind):
+            return Authentication(account, None)
         user = await tx.get_user(record.user_id)
-        if user is None or not user.active or user.suspended:
-            return None
-        if email is not None:
-            owner = await tx.user_by_email(email)
+        if user is None or not _can_sign_in(user):
+            return Authentication(account, None)
+        if credential.email is not None:
+            owner = await tx.user_by_email(credential.email)
             if owner is None or owner.id != user.id:
-                return None
-        return Principal(user, kind, frozenset(record.scopes.split()))
+                return Authentication(account, None)
+        return Authentication(account, Principal(user, record.kind, frozenset(record.scopes.split())))
 
     return await store.read(account_id, unit)
+
+
+async def _authenticate_password(
+    store: Store, account_id: int, credential: PasswordCredential
+) -> Authentication:
+    async def unit(tx: Transaction) -> tuple[Account, User | None, str | None]:
+        account = await tx.account()
+        assert account is not None, "requests resolve to existing accounts"
+        if not account.password_access:
+            return account, None, None
+        user = await tx.user_by_email(credential.email)
+        stored = await tx.password_hash(user.id) if user is not None else None
+        return account, user, stored
+
+    account, user, stored = await store.read(account_id, unit)
+    if not account.password_access:
+        return Authentication(account, None, "Password access is not enabled for this account.")
+    # scrypt takes tens of milliseconds: off the event loop, and spent whether or not the
+    # user exists and has a password.
+    matches = await asyncio.to_thread(
+        verify_password, credential.password, stored or _decoy_password_hash()
+    )
+    if not (matches and stored and _can_sign_in(user)):
+        return Authentication(account, None)
+    assert user is not None
+    return Authentication(account, Principal(user, "password", frozenset()))

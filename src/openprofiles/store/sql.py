@@ -309,7 +309,15 @@ class SqlTransaction:
         )
         return row[0] if row else None
 
-    # Accounts and credentials
+    async def set_user_state(self, user_id: int, *, active: bool, suspended: bool, now: int) -> bool:
+        changed = await self.driver.execute(
+            "UPDATE users SET active = $3, suspended = $4, updated_at = $5"
+            " WHERE account_id = $1 AND id = $2",
+            self.account_id, user_id, active, suspended, now,
+        )
+        return changed > 0
+
+    # Accounts and credentials. The accounts table is the one table not keyed by account.
 
     async def account_by_subdomain(self, subdomain: str) -> Account | None:
         row = await self.driver.fetchrow(
@@ -317,14 +325,30 @@ class SqlTransaction:
         )
         return Account(row[0], row[1], bool(row[2])) if row else None
 
-    async def insert_account(self, subdomain: str, now: int) -> Account:
+    async def account(self) -> Account | None:
+        """This transaction's own account."""
+        row = await self.driver.fetchrow(
+            "SELECT id, subdomain, password_access FROM accounts WHERE id = $1", self.account_id
+        )
+        return Account(row[0], row[1], bool(row[2])) if row else None
+
+    async def accounts(self) -> list[Account]:
+        rows = await self.driver.fetch("SELECT id, subdomain, password_access FROM accounts ORDER BY id")
+        return [Account(row[0], row[1], bool(row[2])) for row in rows]
+
+    async def insert_account(self, subdomain: str, now: int, *, password_access: bool = False) -> Account:
         row = await self.driver.fetchrow("SELECT COALESCE(MAX(id), 0) + 1 FROM accounts")
         account_id = int(row[0])
         await self.driver.execute(
             "INSERT INTO accounts (id, subdomain, password_access, created_at) VALUES ($1, $2, $3, $4)",
-            account_id, subdomain, False, now,
+            account_id, subdomain, password_access, now,
         )
-        return Account(account_id, subdomain, False)
+        return Account(account_id, subdomain, password_access)
+
+    async def set_password_access(self, enabled: bool) -> None:
+        await self.driver.execute(
+            "UPDATE accounts SET password_access = $2 WHERE id = $1", self.account_id, enabled
+        )
 
     async def insert_token(self, user_id: int, kind: str, token_hash: str, scopes: str, now: int) -> int:
         token_id = await self.driver.next_id("api_tokens")
@@ -337,11 +361,16 @@ class SqlTransaction:
 
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
         row = await self.driver.fetchrow(
-            "SELECT id, user_id, kind, scopes, revoked_at FROM api_tokens"
+            "SELECT id, user_id, kind, scopes, revoked_at, token_hash FROM api_tokens"
             " WHERE account_id = $1 AND token_hash = $2",
             self.account_id, token_hash,
         )
-        return TokenRecord(row[0], row[1], row[2], row[3], row[4]) if row else None
+        return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5]) if row else None
+
+    async def token_account(self, token_id: int) -> int | None:
+        """The account a token belongs to; token ids are unique across accounts."""
+        row = await self.driver.fetchrow("SELECT account_id FROM api_tokens WHERE id = $1", token_id)
+        return int(row[0]) if row else None
 
     async def revoke_token(self, token_id: int, now: int) -> bool:
         changed = await self.driver.execute(
