@@ -599,3 +599,29 @@ def _add_event_kinds(api: Api, kinds: list[tuple[str, str]]) -> None:
 
     with psycopg.connect(url.asyncpg) as connection, connection.cursor() as cursor:
         cursor.executemany("INSERT INTO event_kinds VALUES (%s, %s, %s)", rows)
+
+
+def test_the_nul_character_is_a_400_on_both_engines(api: Api) -> None:
+    address = email()
+    with api.client() as client:
+        body = track(client, target(SHOP, "c", ("email", address)), event(SHOP))
+        for profile, ev in (
+            (target(SHOP, "c", ("email", address)), event(SHOP, "t\x00")),
+            (target(SHOP, "c", ("email", address)), event(SHOP, description="\x00")),
+            (target(SHOP, "c\x00", ("email", address)), event(SHOP)),
+            (target(SHOP, "c", ("member\x00", "1")), event(SHOP)),
+            (target(SHOP, "c", ("member", "1\x00")), event(SHOP)),
+            (target(SHOP, "c", ("member", "1"), name="a\x00"), event(SHOP)),
+        ):
+            assert_error(client.post(TRACK, json={"profile": profile, "event": ev}), 400)
+        for params in ({"filter[source]": "\x00"}, {"filter[source]": SHOP, "filter[type]": "\x00"}):
+            assert_error(client.get(f"/api/v2/users/{body['user_id']}/events", params=params),
+                         400, "InvalidParameter")
+        assert_error(client.get(BY_QUERY, params={"identifier": f"{SHOP}:c:email:a\x00"}), 400,
+                     "InvalidIdentifierQuery")
+        # Inside properties it is JSON like any other character.
+        track_to(client, body["profile_id"], event(SHOP, "nul", properties={"k": "a\x00b"}))
+        [stored] = profile_events(client, body["profile_id"],
+                                  **{"filter[source]": SHOP, "filter[type]": "nul"})["events"]
+        assert stored["properties"] == {"k": "a\x00b"}
+        assert len(user_events(client, body["user_id"])["events"]) == 2
