@@ -84,13 +84,18 @@ async def _find_or_create(
             source=source, type=profile_type, name=target.name, identifiers=target.identifiers
         )
         return await profiles.create_in(tx, limits, source, profile_type, create, user_id=user_id)
-    existing = await tx.get_profile(holders.pop(), for_update=True)
+    # Most events go to a profile that needs no change: it is read without a lock, so that
+    # the events of one person do not queue behind each other.
+    profile_id = holders.pop()
+    existing = await tx.get_profile(profile_id)
     assert existing is not None, "an identifier row always has its profile"
     if user_id is not None and existing.user_id != user_id:
         raise InvalidProfile("The profile belongs to another user.", code="ProfileOfAnotherUser")
     missing = [i for i in target.identifiers if i not in existing.identifiers]
     if not missing:
         return existing
+    existing = await tx.get_profile(profile_id, for_update=True)
+    assert existing is not None
     after = profile_rules.merged(existing, ProfileInput(identifiers=missing), now=now_ms())
     return await profiles.save_changed(tx, existing, after)
 
