@@ -33,7 +33,8 @@ def _new_user(client: Any, **fields: Any) -> int:
 def test_track_creates_the_profile_and_its_user(api: Api) -> None:
     address, source = email(), SHOP
     with api.client() as client:
-        body = track(client, target(source, "customer", ("email", address.upper())),
+        body = track(client, target(source, "customer", ("email", address.upper()),
+                                    attributes="not part of an event's profile"),
                      event(source, "checkout", description="Order complete",
                            properties={"item": {"name": "Swag", "price": 1.5}},
                            created_at="2020-01-31T00:44:07Z"))
@@ -67,7 +68,8 @@ def test_track_extends_an_existing_profile_like_a_patch(api: Api) -> None:
         assert created.status_code == 201
         before = created.json()["profile"]
         body = track(client, target(source, "customer", ("external_id", external),
-                                    ("email", address), name="Ignored"),
+                                    ("email", address), name="Ignored",
+                                    attributes={"tier": "ignored"}),
                      event(source))
         after = client.get(f"/api/v2/user_profiles/{before['id']}").json()["profile"]
         user = client.get(f"/api/v2/users/{before['user_id']}").json()["user"]

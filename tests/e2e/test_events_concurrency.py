@@ -3,7 +3,14 @@ profile when a delete races the writes."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
 
 from ..support import Api
 from .events_support import TRACK, email, event, sql_rows, target, track, user_events
@@ -70,3 +77,50 @@ def test_parallel_tracks_adding_identifiers_lose_none(api: Api) -> None:
         assert len(user_events(client, body["user_id"])["events"]) == 9
     assert sorted((i["type"], i["value"]) for i in profile["identifiers"]) == sorted(
         [("email", address)] + [(f"member_{n}", f"m{n}") for n in range(8)])
+
+
+@pytest.mark.slow
+def test_every_202_survives_a_crash(fresh_api: Any) -> None:
+    """The server is killed while events pour in: every event it answered 202 for is there
+    after a restart (events still in flight may or may not be)."""
+    api: Api = fresh_api()
+    with api.client() as client:
+        body = track(client, target(SHOP, "c", ("email", email())), event(SHOP, "first"))
+    path = f"/api/v2/user_profiles/{body['profile_id']}/events"
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def send(worker: int) -> None:
+        with api.client() as client:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                name = f"w{worker}-{n}"
+                try:
+                    response = client.post(path, json={"event": event(SHOP, name)})
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 202:
+                    answered.append(name)
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(send, w) for w in range(4)]
+        deadline = time.monotonic() + 10
+        while len(answered) < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        api.server.kill()
+        stop.set()
+        for future in futures:
+            future.result()
+    assert len(answered) >= 40
+    assert api.server.log_path is not None
+    api.server.start(api.server.log_path.parent)
+    with api.client() as client:
+        stored: set[str] = set()
+        page = user_events(client, body["user_id"])
+        while True:
+            stored |= {e["type"] for e in page["events"]}
+            if not page["meta"]["has_more"]:
+                break
+            page = client.get(page["links"]["next"]).json()
+    assert set(answered) <= stored

@@ -37,8 +37,14 @@ def _event(document: Any) -> EventInput:
     return parse_event(member(document, "event", "InvalidEvent", "Invalid event"))
 
 
+_TARGET_KEYS = ("source", "type", "identifiers", "name")
+
+
 def _target(document: Any) -> ProfileInput:
-    return parse_profile_input(member(document, "profile", "InvalidProfile", "Invalid profile"))
+    """The profile an event names. Only these keys count: `attributes` and the rest are not
+    part of an event's profile, and are ignored rather than checked."""
+    profile = member(document, "profile", "InvalidProfile", "Invalid profile")
+    return parse_profile_input({k: profile[k] for k in _TARGET_KEYS if k in profile})
 
 
 def _received(received: events.Received) -> Response:
