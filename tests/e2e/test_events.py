@@ -211,6 +211,18 @@ def test_paths_answer_with_a_json_suffix(api: Api) -> None:
     assert by_user.status_code == 200 and len(by_user.json()["events"]) == 2
 
 
+def test_other_methods_are_405(api: Api) -> None:
+    with api.client() as client:
+        for method, path, allowed in (
+            ("DELETE", "/api/v2/users/1/events", {"GET", "POST"}),
+            ("PUT", "/api/v2/user_profiles/01BX5ZZKBKACTAV9WEVGEMMVRY/events", {"GET", "POST"}),
+            ("PATCH", "/api/v2/users/1/events.json", {"GET", "POST"}),
+        ):
+            response = client.request(method, path, json={})
+            assert_error(response, 405, "MethodNotAllowed")
+            assert allowed <= {m.strip() for m in response.headers["allow"].split(",")}
+
+
 # Validation: every bad body is a 400 in the error format and writes nothing
 
 _BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
@@ -554,10 +566,17 @@ def test_deleting_a_profile_deletes_its_events(api: Api, by: str) -> None:
 
 
 def test_event_source_and_type_limits(fresh_api: Any) -> None:
-    api: Api = fresh_api()
+    api: Api = fresh_api(env={"OPENPROFILES_MAX_PROFILES_PER_USER": "2"})
     with api.client() as client:
         body = track(client, target("shop", "c", ("email", email())), event("source-0", "t"))
         pid = body["profile_id"]
+        # A profile created by an event counts against the user's profiles, as any create.
+        by_user = f"/api/v2/users/{body['user_id']}/events"
+        received(client.post(by_user, json={"profile": target("crm", "c", ("email", email())),
+                                            "event": event("source-0", "t")}))
+        assert_error(client.post(by_user, json={"profile": target("web", "c", ("email", email())),
+                                                "event": event("source-0", "t")}),
+                     400, "ProfileLimitExceeded")
         for n in range(1, 50):
             track_to(client, pid, event(f"source-{n}", "t"))
         refused = client.post(f"/api/v2/user_profiles/{pid}/events",
@@ -581,8 +600,9 @@ def test_event_source_and_type_limits(fresh_api: Any) -> None:
         track_to(client, pid, event("source-1", "type-0"))
         listed = user_events(client, body["user_id"], **{"page[size]": "2"})["events"]
         assert [e["type"] for e in listed] == ["type-0", "the-2500th"]
-    # The refused track by profile created no profile either.
-    assert sql_rows(api, "SELECT COUNT(*) FROM profiles") == [(1,)]
+        assert len(profile_events(client, pid, **{"filter[source]": "source-0"})["events"]) == 1
+    # The refused tracks created no profile either.
+    assert sql_rows(api, "SELECT COUNT(*) FROM profiles") == [(2,)]
     assert sql_rows(api, "SELECT COUNT(*) FROM event_kinds") == [(2500,)]
 
 
