@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config import Settings
 from ..store import open_store
 from ..store.urls import DatabaseUrl
-from . import openapi, profiles, users
+from . import events, openapi, profiles, users
 from .context import Runtime, endpoint
 from .errors import any_exception, http_exception
 from .ratelimit import RateLimit, counter_for
@@ -61,6 +61,15 @@ def routes(runtime: Runtime) -> list[Route]:
             "PATCH": write(profiles.patch_by_query),
             "DELETE": write(profiles.delete_by_query),
         }),
+        # Before /user_profiles/{profile_id}, which would otherwise take "events" for an id.
+        *methods("/api/v2/user_profiles/events", {
+            "GET": read(events.list_for_query),
+            "POST": write(events.track),
+        }),
+        *methods("/api/v2/user_profiles/{profile_id}/events", {
+            "GET": read(events.list_for_profile),
+            "POST": write(events.track_for_profile),
+        }),
         *methods("/api/v2/user_profiles/{profile_id}", {
             "GET": read(profiles.get_by_id),
             "PUT": write(profiles.replace_by_id),
@@ -73,6 +82,10 @@ def routes(runtime: Runtime) -> list[Route]:
         *methods("/api/v2/users/{user_id}/profiles", {
             "GET": read(profiles.list_for_user),
             "PUT": write(profiles.put_for_user),
+        }),
+        *methods("/api/v2/users/{user_id}/events", {
+            "GET": read(events.list_for_user),
+            "POST": write(events.track_for_user),
         }),
         *methods("/api/v2/users/{user_id}/identities", {
             "GET": read(users.list_identities),

@@ -15,6 +15,9 @@ LOWER_CASED_TYPES = frozenset({"email", "twitter"})
 IDENTITY_TYPES = frozenset({"email", "phone_number", "twitter", "facebook", "sdk"})
 STANDARD_TYPES = IDENTITY_TYPES | {"external_id"}
 
+# PostgreSQL cannot store U+0000 in text; it is refused on both engines alike.
+NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
+
 
 @dataclass(frozen=True, slots=True)
 class Identifier:
@@ -43,6 +46,8 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
             f"Identifier type '{identifier_type[:20]}...' is longer than "
             f"{MAX_IDENTIFIER_TYPE_LENGTH} characters."
         )
+    if "\x00" in identifier_type:
+        raise InvalidProfile(NUL_MESSAGE)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidProfile(f"Identifier '{identifier_type}' needs a string value.")
     if isinstance(value, float):
@@ -54,6 +59,8 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
     text = normalise_value(identifier_type, text)
     if not text:
         raise InvalidProfile(f"Identifier '{identifier_type}' has an empty value.")
+    if "\x00" in text:
+        raise InvalidProfile(NUL_MESSAGE)
     return Identifier(identifier_type, text)
 
 
@@ -82,6 +89,8 @@ class IdentifierQuery:
         """
         if text is None or text == "":
             raise InvalidIdentifierQuery("The 'identifier' query parameter is required.")
+        if "\x00" in text:
+            raise InvalidIdentifierQuery(NUL_MESSAGE)
         parts = text.split(":", 3)
         if len(parts) != 4 or not all(parts):
             raise InvalidIdentifierQuery(

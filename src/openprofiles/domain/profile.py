@@ -7,7 +7,7 @@ from typing import Any
 
 from . import limits
 from .errors import InvalidProfile, ReservedSource, TooManyIdentifiers
-from .identifiers import Identifier, IdentifierQuery, dedupe, make_identifier
+from .identifiers import NUL_MESSAGE, Identifier, IdentifierQuery, dedupe, make_identifier
 from .merge_patch import merge_patch
 from .naming import derive_name
 
@@ -41,6 +41,8 @@ class ProfileInput:
 def check_source(source: str, *, error: type[InvalidProfile] = InvalidProfile) -> None:
     if not source:
         raise error("The profile source must not be empty.")
+    if "\x00" in source:
+        raise error(NUL_MESSAGE)
     if len(source) > limits.MAX_SOURCE_LENGTH:
         raise error(
             f"The profile source is longer than {limits.MAX_SOURCE_LENGTH} characters.",
@@ -53,6 +55,8 @@ def check_source(source: str, *, error: type[InvalidProfile] = InvalidProfile) -
 def check_type(profile_type: str, *, error: type[InvalidProfile] = InvalidProfile) -> None:
     if not profile_type:
         raise error("The profile type must not be empty.")
+    if "\x00" in profile_type:
+        raise error(NUL_MESSAGE)
     if len(profile_type) > limits.MAX_TYPE_LENGTH:
         raise error(
             f"The profile type is longer than {limits.MAX_TYPE_LENGTH} characters.",
@@ -73,6 +77,8 @@ def parse_profile_input(body: object) -> ProfileInput:
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidProfile("'name' must be a string.")
+    if name is not None and "\x00" in name:
+        raise InvalidProfile(NUL_MESSAGE)
     result.name = name or None
     raw_identifiers = body.get("identifiers")
     if raw_identifiers is not None:

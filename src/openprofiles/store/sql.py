@@ -16,6 +16,7 @@ from ..domain.identifiers import Identifier
 from ..domain.profile import Profile
 from ..domain.users import Identity, IdentityKey, User
 from .base import Account, TokenRecord
+from .sql_events import EventQueries
 
 _identifiers_decoder = msgspec.json.Decoder(list[Identifier])
 _json_decoder = msgspec.json.Decoder()
@@ -74,7 +75,7 @@ def encode_identifiers(identifiers: Sequence[Identifier]) -> str:
     return _encoder.encode(identifiers).decode()
 
 
-class SqlTransaction:
+class SqlTransaction(EventQueries):
     """Implements `store.base.Transaction` on top of a `Driver`."""
 
     def __init__(self, driver: Driver, account_id: int) -> None:
@@ -179,6 +180,11 @@ class SqlTransaction:
             await self._insert_identifier_rows(profile, added)
 
     async def delete_profile(self, profile: Profile) -> None:
+        # A profile's events go with it (EVENTS.md), in the same transaction.
+        await self.driver.execute(
+            "DELETE FROM events WHERE account_id = $1 AND profile_id = $2",
+            self.account_id, profile.id,
+        )
         await self.driver.execute(
             "DELETE FROM profile_identifiers WHERE account_id = $1 AND profile_id = $2",
             self.account_id, profile.id,
