@@ -26,6 +26,8 @@ class Settings:
                 max_profiles_per_user=int(
                     os.environ.get("OPENPROFILES_MAX_PROFILES_PER_USER", "100")
                 ),
+                max_sources=int(os.environ.get("OPENPROFILES_MAX_SOURCES", "50")),
+                max_types=int(os.environ.get("OPENPROFILES_MAX_TYPES", "2500")),
             ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
