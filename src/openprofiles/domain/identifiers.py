@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InvalidIdentifierQuery, InvalidProfile
+from .limits import MAX_IDENTIFIER_VALUE_BYTES
 
 MAX_IDENTIFIER_TYPE_LENGTH = 60
 
@@ -20,6 +21,15 @@ STANDARD_TYPES = IDENTITY_TYPES | {"external_id"}
 class Identifier:
     type: str
     value: str
+
+
+def storable(text: str) -> bool:
+    """PostgreSQL text cannot hold U+0000, so no engine is given one to keep."""
+    return "\x00" not in text
+
+
+def value_fits(value: str) -> bool:
+    return len(value.encode("utf-8", "surrogatepass")) <= MAX_IDENTIFIER_VALUE_BYTES
 
 
 def normalise_value(identifier_type: str, value: str) -> str:
@@ -38,6 +48,8 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
     """
     if not isinstance(identifier_type, str) or not identifier_type:
         raise InvalidProfile("Each identifier needs a non-empty string 'type'.")
+    if not storable(identifier_type):
+        raise InvalidProfile("Identifier types cannot contain the character U+0000.")
     if len(identifier_type) > MAX_IDENTIFIER_TYPE_LENGTH:
         raise InvalidProfile(
             f"Identifier type '{identifier_type[:20]}...' is longer than "
@@ -54,6 +66,12 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
     text = normalise_value(identifier_type, text)
     if not text:
         raise InvalidProfile(f"Identifier '{identifier_type}' has an empty value.")
+    if not storable(text):
+        raise InvalidProfile(f"Identifier '{identifier_type}' has a value containing U+0000.")
+    if not value_fits(text):
+        raise InvalidProfile(
+            f"Identifier '{identifier_type}' has a value over {MAX_IDENTIFIER_VALUE_BYTES} bytes."
+        )
     return Identifier(identifier_type, text)
 
 
@@ -88,6 +106,8 @@ class IdentifierQuery:
                 "An identifier query is source:type:identifier_type:identifier_value, "
                 "with all four parts non-empty."
             )
+        if not all(storable(part) for part in parts):
+            raise InvalidIdentifierQuery("An identifier query cannot contain the character U+0000.")
         source, profile_type, identifier_type, value = parts
         if len(identifier_type) > MAX_IDENTIFIER_TYPE_LENGTH:
             raise InvalidIdentifierQuery(
@@ -96,4 +116,8 @@ class IdentifierQuery:
         value = normalise_value(identifier_type, value)
         if not value:
             raise InvalidIdentifierQuery("The identifier value is empty.")
+        if not value_fits(value):
+            raise InvalidIdentifierQuery(
+                f"The identifier value is over {MAX_IDENTIFIER_VALUE_BYTES} bytes."
+            )
         return cls(source, profile_type, Identifier(identifier_type, value))
