@@ -144,3 +144,16 @@ def test_reads_do_not_create(api: Api) -> None:
         assert_error(get(client, identifier), 404, "ProfileNotFound")
         assert_error(get(client, identifier), 404, "ProfileNotFound")
         assert put(client, identifier).status_code == 201
+
+
+@pytest.mark.parametrize("value", ["a+b {tag}@example.com", "100% & #{tag}?x=1/y", "Zoë {tag} 東京"])
+def test_values_with_url_special_characters(api: Api, value: str) -> None:
+    identifier_type = "email" if "@" in value else "handle"
+    value = value.format(tag=unique())
+    identifier = query("shop", "customer", identifier_type, value)
+    with api.client() as client:
+        profile = create(client, identifier)
+        assert profile["identifiers"] == [{"type": identifier_type, "value": value.lower()
+                                           if identifier_type == "email" else value}]
+        assert get(client, identifier).json()["profile"]["id"] == profile["id"]
+        assert client.delete(PROFILES, params={"identifier": identifier}).status_code == 204
