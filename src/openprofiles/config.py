@@ -47,6 +47,8 @@ class Settings:
             "pool_size": _int_env("OPENPROFILES_POOL_SIZE", 10, minimum=1),
             "limits": Limits(
                 max_profiles_per_user=_int_env("OPENPROFILES_MAX_PROFILES_PER_USER", 100, minimum=1),
+                max_sources=_int_env("OPENPROFILES_MAX_SOURCES", 50, minimum=1),
+                max_types=_int_env("OPENPROFILES_MAX_TYPES", 2500, minimum=1),
             ),
             "rate_limit": _int_env("OPENPROFILES_RATE_LIMIT", 0),
             "redis_url": os.environ.get("OPENPROFILES_REDIS_URL", "").strip() or None,

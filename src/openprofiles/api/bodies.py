@@ -47,6 +47,8 @@ async def read_json(request: Request, accepted: frozenset[str] = JSON_TYPES) -> 
         return _decode(raw)
     except msgspec.DecodeError as error:
         raise ApiError(400, "InvalidJson", "Invalid JSON", f"The body is not valid JSON: {error}.")
+    except RecursionError:
+        raise ApiError(400, "InvalidJson", "Invalid JSON", "The body nests too deeply.") from None
 
 
 def member(document: Any, key: str, code: str, title: str) -> Any:

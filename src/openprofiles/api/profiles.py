@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ..domain.errors import UserNotFound
+from ..domain.errors import ProfileNotFound, UserNotFound
 from ..domain.identifiers import IdentifierQuery
-from ..domain.profile import Profile, ProfileInput, parse_profile_input
+from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
 from ..service import profiles
 from . import render
 from .bodies import JSON_TYPES, MERGE_PATCH_TYPES, member, read_json
@@ -22,9 +22,17 @@ def _query(call: Call) -> IdentifierQuery:
     return IdentifierQuery.parse(call.request.query_params.get("identifier"))
 
 
+def _profile_id(call: Call) -> str:
+    raw = call.request.path_params["profile_id"]
+    if not is_profile_id(raw):
+        # Not even the shape of an id: no lookup, and no odd characters sent to the database.
+        raise ProfileNotFound(f"No profile has the id '{raw[:40]}'.")
+    return raw
+
+
 def _user_id(call: Call) -> int:
     raw = call.request.path_params["user_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise UserNotFound(f"No user has the id {raw}.")
     return int(raw)
 
@@ -66,24 +74,24 @@ async def delete_by_query(call: Call) -> Response:
 
 
 async def get_by_id(call: Call) -> Response:
-    profile_id = call.request.path_params["profile_id"]
+    profile_id = _profile_id(call)
     return _one(await profiles.get_by_id(call.store, call.account_id, profile_id))
 
 
 async def replace_by_id(call: Call) -> Response:
-    profile_id = call.request.path_params["profile_id"]
+    profile_id = _profile_id(call)
     data = await _body(call)
     return _one(await profiles.replace_by_id(call.store, call.account_id, profile_id, data))
 
 
 async def patch_by_id(call: Call) -> Response:
-    profile_id = call.request.path_params["profile_id"]
+    profile_id = _profile_id(call)
     data = await _body(call, merge=True)
     return _one(await profiles.patch_by_id(call.store, call.account_id, profile_id, data))
 
 
 async def delete_by_id(call: Call) -> Response:
-    await profiles.delete_by_id(call.store, call.account_id, call.request.path_params["profile_id"])
+    await profiles.delete_by_id(call.store, call.account_id, _profile_id(call))
     return Response(status_code=204)
 
 

@@ -21,7 +21,7 @@ def _json(document: Any, status: int = 200) -> Response:
 
 def _user_id(call: Call) -> int:
     raw = call.request.path_params["user_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise UserNotFound(f"No user has the id {raw}.")
     return int(raw)
 

@@ -21,7 +21,7 @@ from ulid import ULID
 
 from . import limits
 from .errors import InvalidEvent, InvalidParameter, ReservedSource
-from .identifiers import NUL_MESSAGE
+from .identifiers import NUL_MESSAGE, storable
 from .profile import RESERVED_SOURCE
 
 DEFAULT_PAGE_SIZE = 100
@@ -109,7 +109,7 @@ def format_time(ms: int) -> str:
 def check_event_source(source: object) -> str:
     if not isinstance(source, str) or not source:
         raise InvalidEvent("An event needs a non-empty string 'source'.")
-    if "\x00" in source:
+    if not storable(source):
         raise InvalidEvent(NUL_MESSAGE)
     if len(source) > limits.MAX_SOURCE_LENGTH:
         raise InvalidEvent(
@@ -124,7 +124,7 @@ def check_event_source(source: object) -> str:
 def check_event_type(event_type: object) -> str:
     if not isinstance(event_type, str) or not event_type:
         raise InvalidEvent("An event needs a non-empty string 'type'.")
-    if "\x00" in event_type:
+    if not storable(event_type):
         raise InvalidEvent(NUL_MESSAGE)
     if len(event_type) > limits.MAX_TYPE_LENGTH:
         raise InvalidEvent(
@@ -147,7 +147,7 @@ def parse_event(body: object) -> EventInput:
     description = body.get("description")
     if description is not None and not isinstance(description, str):
         raise InvalidEvent("'description' must be a string.")
-    if description is not None and "\x00" in description:
+    if description is not None and not storable(description):
         raise InvalidEvent(NUL_MESSAGE)
     raw_created_at = body.get("created_at")
     created_at = None
@@ -246,7 +246,7 @@ def parse_event_query(params: Mapping[str, str]) -> EventQuery:
 
     def get(key: str) -> str | None:
         value = params.get(key)
-        if value and "\x00" in value:
+        if value and not storable(value):
             raise InvalidParameter(f"{key}: {NUL_MESSAGE}")
         return value if value else None
 

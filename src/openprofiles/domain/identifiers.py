@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InvalidIdentifierQuery, InvalidProfile
+from .limits import MAX_IDENTIFIER_VALUE_BYTES
 
 MAX_IDENTIFIER_TYPE_LENGTH = 60
 
@@ -25,6 +26,15 @@ class Identifier:
     value: str
 
 
+def storable(text: str) -> bool:
+    """PostgreSQL text cannot hold U+0000, so no engine is given one to keep."""
+    return "\x00" not in text
+
+
+def value_fits(value: str) -> bool:
+    return len(value.encode("utf-8", "surrogatepass")) <= MAX_IDENTIFIER_VALUE_BYTES
+
+
 def normalise_value(identifier_type: str, value: str) -> str:
     if identifier_type == "email":
         return value.strip().lower()
@@ -41,13 +51,13 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
     """
     if not isinstance(identifier_type, str) or not identifier_type:
         raise InvalidProfile("Each identifier needs a non-empty string 'type'.")
+    if not storable(identifier_type):
+        raise InvalidProfile(NUL_MESSAGE)
     if len(identifier_type) > MAX_IDENTIFIER_TYPE_LENGTH:
         raise InvalidProfile(
             f"Identifier type '{identifier_type[:20]}...' is longer than "
             f"{MAX_IDENTIFIER_TYPE_LENGTH} characters."
         )
-    if "\x00" in identifier_type:
-        raise InvalidProfile(NUL_MESSAGE)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidProfile(f"Identifier '{identifier_type}' needs a string value.")
     if isinstance(value, float):
@@ -59,8 +69,12 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
     text = normalise_value(identifier_type, text)
     if not text:
         raise InvalidProfile(f"Identifier '{identifier_type}' has an empty value.")
-    if "\x00" in text:
+    if not storable(text):
         raise InvalidProfile(NUL_MESSAGE)
+    if not value_fits(text):
+        raise InvalidProfile(
+            f"Identifier '{identifier_type}' has a value over {MAX_IDENTIFIER_VALUE_BYTES} bytes."
+        )
     return Identifier(identifier_type, text)
 
 
@@ -89,14 +103,14 @@ class IdentifierQuery:
         """
         if text is None or text == "":
             raise InvalidIdentifierQuery("The 'identifier' query parameter is required.")
-        if "\x00" in text:
-            raise InvalidIdentifierQuery(NUL_MESSAGE)
         parts = text.split(":", 3)
         if len(parts) != 4 or not all(parts):
             raise InvalidIdentifierQuery(
                 "An identifier query is source:type:identifier_type:identifier_value, "
                 "with all four parts non-empty."
             )
+        if not all(storable(part) for part in parts):
+            raise InvalidIdentifierQuery(NUL_MESSAGE)
         source, profile_type, identifier_type, value = parts
         if len(identifier_type) > MAX_IDENTIFIER_TYPE_LENGTH:
             raise InvalidIdentifierQuery(
@@ -105,4 +119,8 @@ class IdentifierQuery:
         value = normalise_value(identifier_type, value)
         if not value:
             raise InvalidIdentifierQuery("The identifier value is empty.")
+        if not value_fits(value):
+            raise InvalidIdentifierQuery(
+                f"The identifier value is over {MAX_IDENTIFIER_VALUE_BYTES} bytes."
+            )
         return cls(source, profile_type, Identifier(identifier_type, value))

@@ -8,6 +8,13 @@ MAX_SOURCE_LENGTH = 40
 MAX_TYPE_LENGTH = 40
 MAX_IDENTIFIERS = 20
 MAX_ATTRIBUTES_BYTES = 64 * 1024
+# Objects and arrays nest at most this deep in attributes, so that decoding, merging and
+# encoding them never meet the interpreter's recursion limit.
+MAX_ATTRIBUTES_DEPTH = 100
+# An identifier value is part of a database key, and PostgreSQL refuses key entries over
+# about 2.7 kB: this bound, in UTF-8 bytes, leaves room for the longest source, type and
+# identifier type in the same key.
+MAX_IDENTIFIER_VALUE_BYTES = 2048
 MAX_BODY_BYTES = 1024 * 1024
 
 

@@ -7,11 +7,26 @@ from typing import Any
 
 from . import limits
 from .errors import InvalidProfile, ReservedSource, TooManyIdentifiers
-from .identifiers import NUL_MESSAGE, Identifier, IdentifierQuery, dedupe, make_identifier
+from .identifiers import (
+    NUL_MESSAGE,
+    Identifier,
+    IdentifierQuery,
+    dedupe,
+    make_identifier,
+    storable,
+)
 from .merge_patch import merge_patch
 from .naming import derive_name
 
 RESERVED_SOURCE = "zendesk"
+
+# Profile ids are ULIDs: 26 characters of Crockford's base 32.
+_ID_ALPHABET = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def is_profile_id(text: str) -> bool:
+    """Whether `text` could be a profile id; anything else names no profile."""
+    return len(text) == 26 and all(c in _ID_ALPHABET for c in text)
 
 
 @dataclass(slots=True)
@@ -41,7 +56,7 @@ class ProfileInput:
 def check_source(source: str, *, error: type[InvalidProfile] = InvalidProfile) -> None:
     if not source:
         raise error("The profile source must not be empty.")
-    if "\x00" in source:
+    if not storable(source):
         raise error(NUL_MESSAGE)
     if len(source) > limits.MAX_SOURCE_LENGTH:
         raise error(
@@ -55,7 +70,7 @@ def check_source(source: str, *, error: type[InvalidProfile] = InvalidProfile) -
 def check_type(profile_type: str, *, error: type[InvalidProfile] = InvalidProfile) -> None:
     if not profile_type:
         raise error("The profile type must not be empty.")
-    if "\x00" in profile_type:
+    if not storable(profile_type):
         raise error(NUL_MESSAGE)
     if len(profile_type) > limits.MAX_TYPE_LENGTH:
         raise error(
@@ -77,7 +92,7 @@ def parse_profile_input(body: object) -> ProfileInput:
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidProfile("'name' must be a string.")
-    if name is not None and "\x00" in name:
+    if name is not None and not storable(name):
         raise InvalidProfile(NUL_MESSAGE)
     result.name = name or None
     raw_identifiers = body.get("identifiers")
@@ -93,8 +108,30 @@ def parse_profile_input(body: object) -> ProfileInput:
     if attributes is not None:
         if not isinstance(attributes, dict):
             raise InvalidProfile("'attributes' must be a JSON object.")
+        if _depth_exceeds(attributes, limits.MAX_ATTRIBUTES_DEPTH):
+            raise InvalidProfile(
+                f"Attributes nest at most {limits.MAX_ATTRIBUTES_DEPTH} levels deep.",
+                code="AttributesTooDeep",
+            )
         result.attributes = attributes
     return result
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest in `value` more than `limit` deep (the top one counts).
+
+    Walks with an explicit stack, so that the check itself cannot hit the recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _check_identifier_count(identifiers: list[Identifier]) -> None:

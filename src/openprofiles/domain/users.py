@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import InvalidUser
-from .identifiers import IDENTITY_TYPES, Identifier, normalise_value
+from .identifiers import IDENTITY_TYPES, Identifier, normalise_value, storable, value_fits
 
 ROLES = ("admin", "agent", "end-user")
 PEOPLE_ACCESS = ("full", "readonly")
@@ -60,7 +60,23 @@ def check_identity(identity_type: object, value: object) -> tuple[str, str]:
         )
     if not isinstance(value, str) or not value.strip():
         raise InvalidUser("An identity needs a non-empty string value.")
+    _check_key_text(value, "An identity value")
     return identity_type, normalise_value(identity_type, value)
+
+
+def _check_key_text(value: str, what: str) -> None:
+    """Identity values and external ids are database keys, held to identifier values' rules."""
+    if not storable(value):
+        raise InvalidUser(f"{what} cannot contain the character U+0000.")
+    if not value_fits(value):
+        raise InvalidUser(f"{what} is too long.")
+
+
+def check_external_id(external_id: object) -> str:
+    if not isinstance(external_id, str) or not external_id:
+        raise InvalidUser("'external_id' must be a non-empty string.")
+    _check_key_text(external_id, "An external id")
+    return external_id
 
 
 def check_role(role: object) -> str:
@@ -80,6 +96,8 @@ def check_name(name: object) -> str:
         raise InvalidUser("A user needs a non-empty name.")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidUser(f"A user's name is at most {MAX_NAME_LENGTH} characters.")
+    if not storable(name):
+        raise InvalidUser("A user's name cannot contain the character U+0000.")
     return name.strip()
 
 
