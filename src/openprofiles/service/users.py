@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..domain import access
 from ..domain import users as rules
-from ..domain.errors import DuplicateValue, UserNotFound
+from ..domain.errors import DuplicateValue, InvalidUser, UserNotFound
 from ..domain.users import Identity, User, identity_key
 from ..store.base import Account, Store, Transaction
 from .clock import now_ms
