@@ -55,7 +55,7 @@ async def authenticate(store: Store, account: Account, request: Request) -> Prin
     except (binascii.Error, UnicodeDecodeError):
         raise unauthorized("The Basic credentials are not valid base64.") from None
     login, separator, secret = decoded.partition(":")
-    if not separator or not login.endswith("/token") or not secret:
+    if not separator or not login.endswith("/token") or not secret or "\x00" in decoded:
         raise unauthorized()
     email = login[: -len("/token")]
     principal = await users.authenticate_token(store, account.id, email, secret)

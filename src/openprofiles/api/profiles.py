@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ..domain.errors import UserNotFound
+from ..domain.errors import ProfileNotFound, UserNotFound
 from ..domain.identifiers import IdentifierQuery
 from ..domain.profile import Profile, ProfileInput, parse_profile_input
 from ..service import profiles
@@ -20,6 +20,13 @@ def _one(profile: Profile, status: int = 200, headers: dict[str, str] | None = N
 
 def _query(call: Call) -> IdentifierQuery:
     return IdentifierQuery.parse(call.request.query_params.get("identifier"))
+
+
+def _profile_id(call: Call) -> str:
+    raw = call.request.path_params["profile_id"]
+    if "\x00" in raw:  # no id holds one, and PostgreSQL text cannot even be asked
+        raise ProfileNotFound(f"No profile has the id {raw!r}.")
+    return raw
 
 
 def _user_id(call: Call) -> int:
@@ -66,24 +73,24 @@ async def delete_by_query(call: Call) -> Response:
 
 
 async def get_by_id(call: Call) -> Response:
-    profile_id = call.request.path_params["profile_id"]
+    profile_id = _profile_id(call)
     return _one(await profiles.get_by_id(call.store, call.account_id, profile_id))
 
 
 async def replace_by_id(call: Call) -> Response:
-    profile_id = call.request.path_params["profile_id"]
+    profile_id = _profile_id(call)
     data = await _body(call)
     return _one(await profiles.replace_by_id(call.store, call.account_id, profile_id, data))
 
 
 async def patch_by_id(call: Call) -> Response:
-    profile_id = call.request.path_params["profile_id"]
+    profile_id = _profile_id(call)
     data = await _body(call, merge=True)
     return _one(await profiles.patch_by_id(call.store, call.account_id, profile_id, data))
 
 
 async def delete_by_id(call: Call) -> Response:
-    await profiles.delete_by_id(call.store, call.account_id, call.request.path_params["profile_id"])
+    await profiles.delete_by_id(call.store, call.account_id, _profile_id(call))
     return Response(status_code=204)
 
 

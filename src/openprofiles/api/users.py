@@ -13,8 +13,10 @@ from .bodies import member, read_json
 from .context import Call
 
 
-def _json(document: Any, status: int = 200) -> Response:
-    return Response(render.encode(document), status_code=status, media_type="application/json")
+def _json(document: Any, status: int = 200, location: str | None = None) -> Response:
+    headers = {"Location": location} if location else None
+    return Response(render.encode(document), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 def _user_id(call: Call) -> int:
@@ -44,7 +46,8 @@ async def create_user(call: Call) -> Response:
         identities=tuple((i.get("type"), i.get("value")) for i in raw_identities),
     )
     created = await users.create_user(call.store, call.account_id, new)
-    return _json({"user": render.user(created.user, call.base_url)}, 201)
+    rendered = render.user(created.user, call.base_url)
+    return _json({"user": rendered}, 201, rendered["url"])
 
 
 async def get_user(call: Call) -> Response:
@@ -66,4 +69,5 @@ async def add_identity(call: Call) -> Response:
     identity = await users.add_identity(
         call.store, call.account_id, _user_id(call), body.get("type"), body.get("value")
     )
-    return _json({"identity": render.identity(identity, call.base_url)}, 201)
+    rendered = render.identity(identity, call.base_url)
+    return _json({"identity": rendered}, 201, rendered["url"])

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from .errors import InvalidIdentifierQuery, InvalidProfile
 
 MAX_IDENTIFIER_TYPE_LENGTH = 60
+# (decided) Values are keys of unique indexes; PostgreSQL refuses index rows over ~2.7 kB, so a
+# bound keeps every engine alike: 512 characters fit even at four UTF-8 bytes each.
+MAX_IDENTIFIER_VALUE_LENGTH = 512
 
 # Values of these identifier types are matched without regard to letter case.
 LOWER_CASED_TYPES = frozenset({"email", "twitter"})
@@ -54,6 +57,11 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
     text = normalise_value(identifier_type, text)
     if not text:
         raise InvalidProfile(f"Identifier '{identifier_type}' has an empty value.")
+    if len(text) > MAX_IDENTIFIER_VALUE_LENGTH:
+        raise InvalidProfile(
+            f"Identifier '{identifier_type}' has a value longer than "
+            f"{MAX_IDENTIFIER_VALUE_LENGTH} characters."
+        )
     return Identifier(identifier_type, text)
 
 
@@ -82,6 +90,8 @@ class IdentifierQuery:
         """
         if text is None or text == "":
             raise InvalidIdentifierQuery("The 'identifier' query parameter is required.")
+        if "\x00" in text:
+            raise InvalidIdentifierQuery("The identifier query may not contain NUL characters.")
         parts = text.split(":", 3)
         if len(parts) != 4 or not all(parts):
             raise InvalidIdentifierQuery(
@@ -96,4 +106,8 @@ class IdentifierQuery:
         value = normalise_value(identifier_type, value)
         if not value:
             raise InvalidIdentifierQuery("The identifier value is empty.")
+        if len(value) > MAX_IDENTIFIER_VALUE_LENGTH:
+            raise InvalidIdentifierQuery(
+                f"Identifier value is longer than {MAX_IDENTIFIER_VALUE_LENGTH} characters."
+            )
         return cls(source, profile_type, Identifier(identifier_type, value))

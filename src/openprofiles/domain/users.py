@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import InvalidUser
-from .identifiers import IDENTITY_TYPES, Identifier, normalise_value
+from .identifiers import IDENTITY_TYPES, MAX_IDENTIFIER_VALUE_LENGTH, Identifier, normalise_value
 
 ROLES = ("admin", "agent", "end-user")
 PEOPLE_ACCESS = ("full", "readonly")
@@ -60,7 +60,18 @@ def check_identity(identity_type: object, value: object) -> tuple[str, str]:
         )
     if not isinstance(value, str) or not value.strip():
         raise InvalidUser("An identity needs a non-empty string value.")
-    return identity_type, normalise_value(identity_type, value)
+    value = normalise_value(identity_type, value)
+    if len(value) > MAX_IDENTIFIER_VALUE_LENGTH:
+        raise InvalidUser(f"An identity value is at most {MAX_IDENTIFIER_VALUE_LENGTH} characters.")
+    return identity_type, value
+
+
+def check_external_id(external_id: object) -> str:
+    if not isinstance(external_id, str) or not external_id:
+        raise InvalidUser("'external_id' must be a non-empty string.")
+    if len(external_id) > MAX_IDENTIFIER_VALUE_LENGTH:
+        raise InvalidUser(f"'external_id' is at most {MAX_IDENTIFIER_VALUE_LENGTH} characters.")
+    return external_id
 
 
 def check_role(role: object) -> str:

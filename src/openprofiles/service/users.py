@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..domain import users as rules
-from ..domain.errors import DuplicateValue, InvalidUser, UserNotFound
+from ..domain.errors import DuplicateValue, UserNotFound
 from ..domain.users import Identity, User, identity_key
 from ..store.base import Account, Store, Transaction
 from .clock import now_ms
@@ -70,8 +70,8 @@ async def create_user(store: Store, account_id: int, new: NewUser) -> CreatedUse
     email = None
     if new.email is not None:
         _, email = rules.check_identity("email", new.email)
-    if new.external_id is not None and (not isinstance(new.external_id, str) or not new.external_id):
-        raise InvalidUser("'external_id' must be a non-empty string.")
+    if new.external_id is not None:
+        rules.check_external_id(new.external_id)
     password_hash = hash_password(new.password) if new.password else None
 
     async def unit(tx: Transaction) -> CreatedUser:
