@@ -45,6 +45,12 @@ def register(part: Part) -> Part:
     return part
 
 
+def unregister(part: Part) -> None:
+    if part in _registered:
+        _registered.remove(part)
+        document_bytes.cache_clear()
+
+
 # Small builders for the repeated bits
 
 
