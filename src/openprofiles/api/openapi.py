@@ -369,7 +369,7 @@ def _user_paths() -> Json:
     then = links_to(["getUser", "listUserIdentities", "createUserIdentity", "listUserProfiles",
                      "putUserProfile"], "user_id", "$response.body#/user/id")
     user = json_response("The user.", schema_ref("UserResponse"), links=then)
-    location = {"Location": {"required": True, "description": "The new record's URL.",
+    location = {"Location": {"required": True, "description": "The new user's URL.",
                              "schema": {"type": "string", "format": "uri"}}}
     by_user = [ref("parameters", "UserId")]
     return {
@@ -399,8 +399,7 @@ def _user_paths() -> Json:
                                        "NotFound")),
             "post": operation("createUserIdentity", "Add an identity to a user", tag,
                               responses({"201": json_response("The identity was added.",
-                                                              schema_ref("IdentityResponse"),
-                                                              location)},
+                                                              schema_ref("IdentityResponse"))},
                                         *BODY_FAILURES, "NotFound", "Conflict",
                                         "UnprocessableEntity"),
                               body=json_body("IdentityRequest"),

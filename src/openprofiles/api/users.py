@@ -46,8 +46,8 @@ async def create_user(call: Call) -> Response:
         identities=tuple((i.get("type"), i.get("value")) for i in raw_identities),
     )
     created = await users.create_user(call.store, call.account_id, new)
-    rendered = render.user(created.user, call.base_url)
-    return _json({"user": rendered}, 201, rendered["url"])
+    location = f"{call.base_url}/api/v2/users/{created.user.id}"
+    return _json({"user": render.user(created.user, call.base_url)}, 201, location)
 
 
 async def get_user(call: Call) -> Response:
@@ -69,5 +69,4 @@ async def add_identity(call: Call) -> Response:
     identity = await users.add_identity(
         call.store, call.account_id, _user_id(call), body.get("type"), body.get("value")
     )
-    rendered = render.identity(identity, call.base_url)
-    return _json({"identity": rendered}, 201, rendered["url"])
+    return _json({"identity": render.identity(identity, call.base_url)}, 201)
