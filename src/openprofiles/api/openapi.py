@@ -111,6 +111,12 @@ TIMESTAMP: Json = {"type": "string", "format": "date-time",
 ULID: Json = {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$",
               "description": "A 26-character ULID set by the server."}
 
+# The shared error responses (components/responses) and their statuses.
+STATUS_OF = {
+    "BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
+    "Conflict": "409", "PayloadTooLarge": "413", "UnsupportedMediaType": "415",
+    "UnprocessableEntity": "422", "TooManyRequests": "429",
+}
 # Failures every authenticated operation can give.
 AUTH_FAILURES = ("Unauthorized", "Forbidden", "TooManyRequests")
 # Failures every operation with a JSON request body can give.
@@ -123,13 +129,8 @@ def responses(success: Json, *failures: str, agents_only: bool = True) -> Json:
     names = [*failures, *AUTH_FAILURES]
     if not agents_only:
         names.remove("Forbidden")
-    status_of = {
-        "BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
-        "Conflict": "409", "PayloadTooLarge": "413", "UnsupportedMediaType": "415",
-        "UnprocessableEntity": "422", "TooManyRequests": "429",
-    }
     for name in names:
-        table[status_of[name]] = ref("responses", name)
+        table[STATUS_OF[name]] = ref("responses", name)
     return dict(sorted(table.items()))
 
 
