@@ -231,27 +231,27 @@ def _random_text(length: int, alphabet: str) -> str:
 
 
 def test_identifier_value_length(api: Api) -> None:
-    """Values up to MAX_IDENTIFIER_VALUE_BYTES of UTF-8 are stored, in the widest key there is:
-    the longest source, type and identifier type, written in four-byte characters."""
+    """Values up to MAX_IDENTIFIER_VALUE_LENGTH characters are stored, in the widest key there
+    is: the longest source, type and identifier type, written in four-byte characters."""
     wide = "\U0001f600\U0001f680\U0001f4a1\U0001f40d"
-    max_bytes = limits.MAX_IDENTIFIER_VALUE_BYTES
+    max_chars = limits.MAX_IDENTIFIER_VALUE_LENGTH
     widest_type = _random_text(40, wide)
     widest_identifier_type = _random_text(60, wide)
     with api.client() as client:
-        for alphabet, width in ((string.ascii_letters, 1), (wide, 4)):
-            value = _random_text(max_bytes // width, alphabet)
+        for alphabet in (string.ascii_letters, wide):
+            value = _random_text(max_chars, alphabet)
             profile = create(client, query(SOURCE, widest_type, widest_identifier_type, value))
             assert profile["identifiers"] == [{"type": widest_identifier_type, "value": value}]
-            email_value = _random_text(max_bytes - len("@x.example"), string.ascii_lowercase) + "@x.example"
+            email_value = _random_text(max_chars - len("@x.example"), string.ascii_lowercase) + "@x.example"
             profile = create(client, query(SOURCE, widest_type, "email", email_value))
             assert profile["identifiers"] == [{"type": "email", "value": email_value}]
         before = row_counts(api)
-        too_long = _random_text(max_bytes + 1, string.ascii_letters)
+        too_long = _random_text(max_chars + 1, string.ascii_letters)
         assert_error(put(client, query(SOURCE, "customer", "member_no", too_long)),
                      400, "InvalidIdentifierQuery")
         assert_error(get(client, query(SOURCE, "customer", "member_no", too_long)),
                      400, "InvalidIdentifierQuery")
-        too_wide = _random_text(max_bytes // 4 + 1, wide)
+        too_wide = _random_text(max_chars + 1 - len("@x.example"), wide)
         assert_error(put(client, query(SOURCE, "customer", "member_no", unique("M")),
                          {"identifiers": [{"type": "email", "value": too_wide + "@x.example"}]}),
                      400, "InvalidProfile")

@@ -45,7 +45,9 @@ def routes(runtime: Runtime) -> list[Route]:
     def methods(path: str, table: dict) -> list[Route]:  # type: ignore[type-arg]
         # One Route per path, so that a wrong method is a 405 naming the allowed ones.
         async def dispatch(request: Request) -> Response:
-            return await table[request.method](request)
+            # Starlette answers HEAD wherever GET is allowed; it is a GET without the body.
+            method = "GET" if request.method == "HEAD" else request.method
+            return await table[method](request)
 
         allowed = list(table)
         return [Route(path, dispatch, methods=allowed, name=path, include_in_schema=False)]

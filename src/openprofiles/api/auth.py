@@ -93,7 +93,7 @@ def credential_of(request: Request) -> Credential:
     except (binascii.Error, UnicodeDecodeError):
         raise unauthorized("The Basic credentials are not valid base64 of UTF-8.") from None
     login, separator, secret = decoded.partition(":")
-    if not separator or not login or not secret:
+    if not separator or not login or not secret or "\x00" in decoded:
         raise unauthorized()
     if login.endswith("/token"):
         return TokenCredential("api", secret, login[: -len("/token")])

@@ -15,8 +15,10 @@ from .bodies import member, read_json
 from .context import Call
 
 
-def _json(document: Any, status: int = 200) -> Response:
-    return Response(render.encode(document), status_code=status, media_type="application/json")
+def _json(document: Any, status: int = 200, location: str | None = None) -> Response:
+    headers = {"Location": location} if location else None
+    return Response(render.encode(document), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 def _user_id(call: Call) -> int:
@@ -48,7 +50,8 @@ async def create_user(call: Call) -> Response:
     if not access.may_create_role(call.principal.user.role, new.role):
         raise forbidden(f"Only admins may create users with the role '{new.role}'.")
     created = await users.create_user(call.store, call.account_id, new)
-    return _json({"user": render.user(created.user, call.base_url)}, 201)
+    location = f"{call.base_url}/api/v2/users/{created.user.id}"
+    return _json({"user": render.user(created.user, call.base_url)}, 201, location)
 
 
 async def get_user(call: Call) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InvalidIdentifierQuery, InvalidProfile
-from .limits import MAX_IDENTIFIER_VALUE_BYTES
+from .limits import MAX_IDENTIFIER_VALUE_LENGTH
 
 MAX_IDENTIFIER_TYPE_LENGTH = 60
 
@@ -29,10 +29,6 @@ class Identifier:
 def storable(text: str) -> bool:
     """PostgreSQL text cannot hold U+0000, so no engine is given one to keep."""
     return "\x00" not in text
-
-
-def value_fits(value: str) -> bool:
-    return len(value.encode("utf-8", "surrogatepass")) <= MAX_IDENTIFIER_VALUE_BYTES
 
 
 def normalise_value(identifier_type: str, value: str) -> str:
@@ -71,9 +67,10 @@ def make_identifier(identifier_type: object, value: object) -> Identifier:
         raise InvalidProfile(f"Identifier '{identifier_type}' has an empty value.")
     if not storable(text):
         raise InvalidProfile(NUL_MESSAGE)
-    if not value_fits(text):
+    if len(text) > MAX_IDENTIFIER_VALUE_LENGTH:
         raise InvalidProfile(
-            f"Identifier '{identifier_type}' has a value over {MAX_IDENTIFIER_VALUE_BYTES} bytes."
+            f"Identifier '{identifier_type}' has a value longer than "
+            f"{MAX_IDENTIFIER_VALUE_LENGTH} characters."
         )
     return Identifier(identifier_type, text)
 
@@ -103,14 +100,14 @@ class IdentifierQuery:
         """
         if text is None or text == "":
             raise InvalidIdentifierQuery("The 'identifier' query parameter is required.")
+        if not storable(text):
+            raise InvalidIdentifierQuery(NUL_MESSAGE)
         parts = text.split(":", 3)
         if len(parts) != 4 or not all(parts):
             raise InvalidIdentifierQuery(
                 "An identifier query is source:type:identifier_type:identifier_value, "
                 "with all four parts non-empty."
             )
-        if not all(storable(part) for part in parts):
-            raise InvalidIdentifierQuery(NUL_MESSAGE)
         source, profile_type, identifier_type, value = parts
         if len(identifier_type) > MAX_IDENTIFIER_TYPE_LENGTH:
             raise InvalidIdentifierQuery(
@@ -119,8 +116,8 @@ class IdentifierQuery:
         value = normalise_value(identifier_type, value)
         if not value:
             raise InvalidIdentifierQuery("The identifier value is empty.")
-        if not value_fits(value):
+        if len(value) > MAX_IDENTIFIER_VALUE_LENGTH:
             raise InvalidIdentifierQuery(
-                f"The identifier value is over {MAX_IDENTIFIER_VALUE_BYTES} bytes."
+                f"Identifier value is longer than {MAX_IDENTIFIER_VALUE_LENGTH} characters."
             )
         return cls(source, profile_type, Identifier(identifier_type, value))

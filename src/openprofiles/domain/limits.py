@@ -12,9 +12,9 @@ MAX_ATTRIBUTES_BYTES = 64 * 1024
 # encoding them never meet the interpreter's recursion limit.
 MAX_ATTRIBUTES_DEPTH = 100
 # An identifier value is part of a database key, and PostgreSQL refuses key entries over
-# about 2.7 kB: this bound, in UTF-8 bytes, leaves room for the longest source, type and
-# identifier type in the same key.
-MAX_IDENTIFIER_VALUE_BYTES = 2048
+# about 2.7 kB: 512 characters stay under that even at four UTF-8 bytes each, beside the
+# longest source, type and identifier type in the same key.
+MAX_IDENTIFIER_VALUE_LENGTH = 512
 MAX_BODY_BYTES = 1024 * 1024
 
 

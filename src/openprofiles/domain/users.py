@@ -6,7 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import InvalidUser
-from .identifiers import IDENTITY_TYPES, Identifier, normalise_value, storable, value_fits
+from .identifiers import (
+    IDENTITY_TYPES,
+    MAX_IDENTIFIER_VALUE_LENGTH,
+    NUL_MESSAGE,
+    Identifier,
+    normalise_value,
+    storable,
+)
 
 ROLES = ("admin", "agent", "end-user")
 PEOPLE_ACCESS = ("full", "readonly")
@@ -67,9 +74,9 @@ def check_identity(identity_type: object, value: object) -> tuple[str, str]:
 def _check_key_text(value: str, what: str) -> None:
     """Identity values and external ids are database keys, held to identifier values' rules."""
     if not storable(value):
-        raise InvalidUser(f"{what} cannot contain the character U+0000.")
-    if not value_fits(value):
-        raise InvalidUser(f"{what} is too long.")
+        raise InvalidUser(f"{what}: {NUL_MESSAGE}")
+    if len(value) > MAX_IDENTIFIER_VALUE_LENGTH:
+        raise InvalidUser(f"{what} is at most {MAX_IDENTIFIER_VALUE_LENGTH} characters.")
 
 
 def check_external_id(external_id: object) -> str:
