@@ -11,19 +11,19 @@ from openapi_spec_validator import validate
 
 from openprofiles.api import openapi
 
-EVENTS_LIKE_PART = '''
+NOTES_PART = '''
 def part():
     return {
-        "paths": {"/api/v2/user_profiles/{profile_id}/events": {
+        "paths": {"/api/v2/user_profiles/{profile_id}/notes": {
             "parameters": [{"$ref": "#/components/parameters/ProfileId"}],
-            "get": {"operationId": "listProfileEvents", "tags": ["Events"], "responses": {
+            "get": {"operationId": "listProfileNotes", "tags": ["Notes"], "responses": {
                 "200": {"description": "Events.", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/EventsResponse"}}}},
+                    "schema": {"$ref": "#/components/schemas/NotesResponse"}}}},
                 "404": {"$ref": "#/components/responses/NotFound"},
             }},
         }},
-        "components": {"schemas": {"EventsResponse": {"type": "object"}}},
-        "tags": [{"name": "Events"}, {"name": "Profiles"}],
+        "components": {"schemas": {"NotesResponse": {"type": "object"}}},
+        "tags": [{"name": "Notes"}, {"name": "Profiles"}],
     }
 '''
 
@@ -47,12 +47,12 @@ def test_core_document_is_valid() -> None:
 
 
 def test_a_named_module_contributes_its_part(part_module) -> None:  # type: ignore[no-untyped-def]
-    part_module("events_like_part", EVENTS_LIKE_PART)
+    part_module("notes_part", NOTES_PART)
     document = openapi.document()
     validate(document)
-    assert "/api/v2/user_profiles/{profile_id}/events" in document["paths"]
+    assert "/api/v2/user_profiles/{profile_id}/notes" in document["paths"]
     assert "/api/v2/user_profiles/{profile_id}" in document["paths"]
-    assert document["components"]["schemas"]["EventsResponse"] == {"type": "object"}
+    assert document["components"]["schemas"]["NotesResponse"] == {"type": "object"}
     assert "Profile" in document["components"]["schemas"]
     assert [t["name"] for t in document["tags"]].count("Profiles") == 1
 

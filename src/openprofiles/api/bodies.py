@@ -49,28 +49,7 @@ async def read_json(request: Request, accepted: frozenset[str] = JSON_TYPES) -> 
         raise ApiError(400, "InvalidJson", "Invalid JSON", f"The body is not valid JSON: {error}.")
     except RecursionError:
         raise ApiError(400, "InvalidJson", "Invalid JSON", "The body nests too deeply.") from None
-    # PostgreSQL text cannot hold U+0000; refusing it everywhere keeps both engines alike. A
-    # raw NUL byte is already malformed JSON, so only the escape can bring one in.
-    if b"\\u0000" in raw and _holds_nul(document):
-        raise ApiError(400, "InvalidCharacter", "Invalid character",
-                       "Strings may not contain the NUL character (\\u0000).")
     return document
-
-
-def _holds_nul(document: Any) -> bool:
-    """Whether any string or key holds U+0000; iterative, as documents may nest deeply."""
-    pending = [document]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 def member(document: Any, key: str, code: str, title: str) -> Any:

@@ -429,10 +429,13 @@ def core_part() -> Json:
             "responses": _responses(),
             "securitySchemes": {
                 "basicAuth": {"type": "http", "scheme": "basic",
-                              "description": "`{email}/token:{api_token}` of an active user."},
+                              "description": "`{email}/token:{api_token}` of an active user, or "
+                                             "`{email}:{password}` where the account allows "
+                                             "passwords."},
                 "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "OAuth access tokens (scopes read, write, "
-                                              "users:read, users:write). Not yet accepted."},
+                               "description": "OAuth access tokens with scopes: a read needs "
+                                              "any of read, write, users:read, users:write; a "
+                                              "write needs write or users:write."},
             },
         },
         "tags": [{"name": "Profiles"}, {"name": "Users"}, {"name": "Meta"}],
