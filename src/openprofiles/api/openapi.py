@@ -498,7 +498,7 @@ def document() -> Json:
         "info": {"title": "openprofiles", "version": __version__, "description": DESCRIPTION,
                  "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
         "servers": [{"url": "/"}],
-        "security": [{"basicAuth": []}],
+        "security": [{"basicAuth": []}, {"bearerAuth": []}],
     }
     for part in parts():
         merge(doc, part())
