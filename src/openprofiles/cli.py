@@ -1,4 +1,4 @@
-"""The command line: serve, migrate, accounts, users, tokens."""
+"""The command line: serve, migrate, accounts, users, tokens, import and export."""
 
 from __future__ import annotations
 
@@ -313,6 +313,103 @@ def accounts_list(database_url: str) -> None:
     """Print every account as one JSON object a line; the default account has no subdomain."""
     for account in _with_store(database_url, user_service.list_accounts):
         click.echo(_account_json(account))
+
+
+# Exit status of an import that applied some lines and refused others (docs/bulk.md).
+EXIT_REFUSED = 3
+
+
+@main.command("import")
+@database_option
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Lines per transaction.")
+@click.option("--account", "subdomain", default=None, help="The account's subdomain.")
+def import_profiles(database_url: str, file: str, batch_size: int, subdomain: str | None) -> None:
+    """Create or replace profiles from NDJSON, one {"profile": {...}} a line ('-': stdin).
+
+    Each line is applied as PUT /api/v2/user_profiles?identifier= with its first identifier
+    as the query. Refused lines are reported on stderr and skipped; exit status 3 if any was.
+    """
+    from tqdm import tqdm
+
+    from .service import bulk
+
+    try:
+        limits = Settings.from_env().limits
+    except InvalidSetting as error:
+        _fail(str(error))
+        raise
+    try:
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+        size = None if file == "-" else os.fstat(stream.fileno()).st_size
+    except OSError as error:
+        _fail(f"cannot read {file}: {error.strerror}")
+        raise
+    bar = tqdm(total=size, unit="B", unit_scale=True, file=sys.stderr, desc="import",
+               disable=not sys.stderr.isatty())
+    done = 0
+
+    def progress(consumed: int) -> None:
+        nonlocal done
+        bar.update(consumed - done)
+        done = consumed
+
+    def refused(refusal: bulk.Refusal) -> None:
+        message = f"line {refusal.line}: {refusal.code}: {refusal.detail}"
+        if bar.disable:
+            click.echo(message, err=True)
+        else:
+            bar.write(message, file=sys.stderr)
+
+    async def work(store: Store) -> bulk.ImportTotals:
+        account_id = await _account_id(store, subdomain)
+        return await bulk.import_lines(
+            store, account_id, limits, bulk.read_batches(stream, batch_size),
+            on_refusal=refused, on_progress=progress,
+        )
+
+    try:
+        totals = _with_store(database_url, work)
+    finally:
+        bar.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    click.echo(f"created {totals.created}, replaced {totals.replaced}, refused {totals.refused}")
+    if totals.refused:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command("export")
+@database_option
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--account", "subdomain", default=None, help="The account's subdomain.")
+def export_profiles(database_url: str, file: str, subdomain: str | None) -> None:
+    """Write every profile as NDJSON, one {"profile": {...}} a line, by id ('-': stdout).
+
+    The lines carry id and user_id, so that importing them into an empty database gives the
+    same profiles.
+    """
+    from .service import bulk
+
+    try:
+        out = sys.stdout.buffer if file == "-" else open(file, "wb")  # noqa: SIM115
+    except OSError as error:
+        _fail(f"cannot write {file}: {error.strerror}")
+        raise
+
+    async def work(store: Store) -> int:
+        account_id = await _account_id(store, subdomain)
+        return await bulk.export_profiles(store, account_id, out)
+
+    try:
+        count = _with_store(database_url, work)
+    finally:
+        if out is sys.stdout.buffer:
+            out.flush()
+        else:
+            out.close()
+    click.echo(f"exported {count}", err=True)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,16 @@ async def create_in(
     *, user_id: int | None = None,
 ) -> Profile:
     """Creates a profile inside a unit of work (shared with the Events API)."""
+    return await _create(tx, limits, source, profile_type, data, user_id, new_profile_id())
+
+
+async def _create(
+    tx: Transaction, limits: Limits, source: str, profile_type: str, data: ProfileInput,
+    user_id: int | None, profile_id: str,
+) -> Profile:
     now = now_ms()
     draft = rules.new_profile(
-        data, profile_id=new_profile_id(), user_id=0, source=source,
+        data, profile_id=profile_id, user_id=0, source=source,
         profile_type=profile_type, now=now,
     )
     attributes = _encoded_attributes(draft)
@@ -101,7 +108,8 @@ async def list_for_user(store: Store, account_id: int, user_id: int) -> list[Pro
 # Writes
 
 
-def _check_query_for_write(query: IdentifierQuery, data: ProfileInput) -> None:
+def check_query_for_write(query: IdentifierQuery, data: ProfileInput) -> None:
+    """The checks of a PUT by identifier query that need no database."""
     rules.check_source(query.source)
     rules.check_type(query.profile_type)
     rules.check_matches_query(data, query)
@@ -112,30 +120,40 @@ async def put_by_query(
     *, user_id: int | None = None,
 ) -> Written:
     """Replaces the profile the query selects, or creates it (linked to `user_id` if given)."""
-    _check_query_for_write(query, data)
+    check_query_for_write(query, data)
 
     async def unit(tx: Transaction) -> Written:
-        if user_id is not None and await tx.get_user(user_id) is None:
-            raise UserNotFound(f"No user has the id {user_id}.")
-        existing = await tx.find_profile(
-            query.source, query.profile_type, query.identifier, for_update=True
-        )
-        if existing is None:
-            create = ProfileInput(
-                source=query.source, type=query.profile_type, name=data.name,
-                identifiers=rules.with_query_identifier(data.identifiers, query),
-                attributes=data.attributes,
-            )
-            created = await create_in(
-                tx, limits, query.source, query.profile_type, create, user_id=user_id
-            )
-            return Written(created, True)
-        if user_id is not None and existing.user_id != user_id:
-            raise InvalidProfile("The profile belongs to another user.", code="ProfileOfAnotherUser")
-        after = rules.replaced(existing, data, now=now_ms(), keep=query.identifier)
-        return Written(await save_changed(tx, existing, after), False)
+        return await put_in(tx, limits, query, data, user_id=user_id)
 
     return await store.write(account_id, unit)
+
+
+async def put_in(
+    tx: Transaction, limits: Limits, query: IdentifierQuery, data: ProfileInput,
+    *, user_id: int | None = None, profile_id: str | None = None,
+) -> Written:
+    """`put_by_query` inside a unit of work (shared with the bulk import, which may also name
+    the id of a profile it creates). The caller has checked the query against the body."""
+    if user_id is not None and await tx.get_user(user_id) is None:
+        raise UserNotFound(f"No user has the id {user_id}.")
+    existing = await tx.find_profile(
+        query.source, query.profile_type, query.identifier, for_update=True
+    )
+    if existing is None:
+        create = ProfileInput(
+            source=query.source, type=query.profile_type, name=data.name,
+            identifiers=rules.with_query_identifier(data.identifiers, query),
+            attributes=data.attributes,
+        )
+        created = await _create(
+            tx, limits, query.source, query.profile_type, create, user_id,
+            profile_id or new_profile_id(),
+        )
+        return Written(created, True)
+    if user_id is not None and existing.user_id != user_id:
+        raise InvalidProfile("The profile belongs to another user.", code="ProfileOfAnotherUser")
+    after = rules.replaced(existing, data, now=now_ms(), keep=query.identifier)
+    return Written(await save_changed(tx, existing, after), False)
 
 
 async def replace_by_id(store: Store, account_id: int, profile_id: str, data: ProfileInput) -> Profile:

@@ -1,0 +1,345 @@
+"""Bulk import and export of profiles as NDJSON, one `{"profile": {...}}` a line (docs/bulk.md).
+
+Each line is a `PUT /api/v2/user_profiles?identifier=` whose query is the line's first
+identifier, under the same rules. Lines are applied a batch per transaction. Within a batch,
+lines that create a profile and share no key (identifier, identity, external id, user or
+profile id) with any other line of the batch or with a stored record are written together,
+a few statements for the whole batch; these are exactly the creates whose outcome the
+service would decide without reading anything but "not found". Every other line goes
+through the service itself, in order, in a savepoint of its own, so that a refused line
+leaves nothing behind and never stops the import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import msgspec
+
+from ..domain import profile as rules
+from ..domain.errors import InvalidProfile, ProfilesError
+from ..domain.identifiers import IdentifierQuery
+from ..domain.limits import Limits
+from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
+from ..domain.users import external_id_key, external_ids_of, identity_keys_of
+from ..store.base import Store, Transaction
+from ..store.batch import BatchTransaction, NewRecords, conflict_errors, profiles_in_id_order
+from ..store.sql import encode_identifiers
+from . import profiles
+from .clock import new_profile_id, now_ms
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+DEFAULT_BATCH_SIZE = 2000
+_MAX_USER_ID_DIGITS = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One checked line: the PUT it stands for, and the ids an export gave it."""
+
+    number: int
+    query: IdentifierQuery
+    data: ProfileInput
+    profile_id: str | None
+    user_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    line: int
+    code: str
+    detail: str
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    replaced: int = 0
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+def _refusal(number: int, error: ProfilesError) -> Refusal:
+    return Refusal(number, error.code, error.detail)
+
+
+def _invalid_json(detail: str) -> ProfilesError:
+    return ProfilesError(detail, code="InvalidJson", title="Invalid JSON")
+
+
+def _user_id(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) \
+            or len(text) > _MAX_USER_ID_DIGITS or int(text) == 0:
+        raise InvalidProfile("'user_id' must be a user id: a positive integer or its decimal string.")
+    return int(text)
+
+
+def parse_line(number: int, raw: bytes) -> Line:
+    """Checks one line as the API checks a PUT: body, source and type, identifiers."""
+    try:
+        document = _decode(raw)
+    except msgspec.DecodeError as error:
+        raise _invalid_json(f"The line is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise _invalid_json("The line nests too deeply.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("profile"), dict):
+        raise InvalidProfile("A line must be a JSON object {\"profile\": {...}}.")
+    body = document["profile"]
+    data = parse_profile_input(body)
+    rules.check_source(data.source or "")
+    rules.check_type(data.type or "")
+    if not data.identifiers:
+        raise InvalidProfile("A profile needs at least one identifier.")
+    query = IdentifierQuery(data.source or "", data.type or "", data.identifiers[0])
+    profiles.check_query_for_write(query, data)
+    profile_id = body.get("id")
+    if profile_id is not None and (not isinstance(profile_id, str) or not is_profile_id(profile_id)):
+        raise InvalidProfile("'id' must be a profile id: a ULID of 26 characters.")
+    return Line(number, query, data, profile_id, _user_id(body.get("user_id")))
+
+
+def _keys(line: Line) -> list[tuple[Any, ...]]:
+    """Every key by which this line's outcome could depend on another line's."""
+    source, profile_type = line.query.source, line.query.profile_type
+    keys: list[tuple[Any, ...]] = [
+        ("identifier", source, profile_type, i.type, i.value) for i in line.data.identifiers
+    ]
+    keys += [("identity", key.type, key.value) for key in identity_keys_of(line.data.identifiers)]
+    keys += [("external_id", external_id_key(e)) for e in external_ids_of(line.data.identifiers)]
+    if line.user_id is not None:
+        keys.append(("user", line.user_id))
+    if line.profile_id is not None:
+        keys.append(("profile", line.profile_id))
+    return keys
+
+
+@dataclass(slots=True)
+class _Draft:
+    line: Line
+    profile: Profile
+    attributes: bytes
+
+
+def _draft(line: Line, now: int) -> _Draft:
+    """The profile the line creates if its query finds none, checked as the service checks it."""
+    profile = rules.new_profile(
+        line.data, profile_id=line.profile_id or new_profile_id(), user_id=0,
+        source=line.query.source, profile_type=line.query.profile_type, now=now,
+    )
+    attributes = _encode(profile.attributes)
+    rules.check_attributes_size(len(attributes))
+    return _Draft(line, profile, attributes)
+
+
+async def _insert_new(batch: BatchTransaction, drafts: list[_Draft], now: int) -> None:
+    account = batch.account_id
+    explicit = [d.line.user_id for d in drafts if d.line.user_id is not None]
+    user_ids = iter(await batch.reserve_ids(
+        "users", len(drafts) - len(explicit), above=max(explicit, default=0)
+    ))
+    records = NewRecords()
+    identity_count = 0
+    for draft in drafts:
+        profile = draft.profile
+        user_id = draft.line.user_id if draft.line.user_id is not None else next(user_ids)
+        profile.user_id = user_id
+        external_ids = external_ids_of(profile.identifiers)
+        first_external = external_ids[0] if external_ids else None
+        records.users.append((
+            account, user_id, profile.name, first_external,
+            external_id_key(first_external) if first_external is not None else None, now,
+        ))
+        for key in identity_keys_of(profile.identifiers):
+            records.identities.append((account, None, user_id, key.type, key.value, now))
+            identity_count += 1
+        records.profiles.append((
+            account, profile.id, user_id, profile.source, profile.type, profile.name,
+            encode_identifiers(profile.identifiers), draft.attributes.decode(), now,
+        ))
+        records.identifiers.extend(
+            (account, profile.source, profile.type, i.type, i.value, profile.id)
+            for i in profile.identifiers
+        )
+    identity_ids = iter(await batch.reserve_ids("user_identities", identity_count))
+    records.identities = [(r[0], next(identity_ids), *r[2:]) for r in records.identities]
+    await batch.insert(records)
+    if explicit:
+        await batch.keep_sequence_above("users", max(explicit))
+
+
+async def _touches_stored(batch: BatchTransaction, line: Line) -> bool:
+    source, profile_type = line.query.source, line.query.profile_type
+    for identifier in line.data.identifiers:
+        if await batch.identifier_taken(source, profile_type, identifier.type, identifier.value):
+            return True
+    for key in identity_keys_of(line.data.identifiers):
+        if await batch.identity_taken(key.type, key.value):
+            return True
+    for external_id in external_ids_of(line.data.identifiers):
+        if await batch.external_id_taken(external_id_key(external_id)):
+            return True
+    if line.user_id is not None and await batch.user_exists(line.user_id):
+        return True
+    return line.profile_id is not None and await batch.profile_exists(line.profile_id)
+
+
+async def _apply_one(
+    batch: BatchTransaction, tx: Transaction, limits: Limits, line: Line
+) -> profiles.Written:
+    """The line through the service, as `PUT ?identifier=` (or `PUT /users/{id}/profiles` when
+    the line names its user), creating a named user that does not exist yet."""
+    query = line.query
+    if line.user_id is None and line.profile_id is None:
+        return await profiles.put_in(tx, limits, query, line.data)
+    if await tx.find_profile(query.source, query.profile_type, query.identifier) is not None:
+        # A replace, where ids are read-only as in the API.
+        return await profiles.put_in(tx, limits, query, line.data)
+    if line.profile_id is not None and await batch.profile_exists(line.profile_id):
+        raise InvalidProfile(
+            f"The id '{line.profile_id}' belongs to another profile.", code="ProfileIdInUse"
+        )
+    if line.user_id is not None and not await batch.user_exists(line.user_id):
+        draft = _draft(line, now_ms())
+        await batch.insert_user_with_id(line.user_id, draft.profile.name, draft.profile.created_at)
+    return await profiles.put_in(
+        tx, limits, query, line.data, user_id=line.user_id, profile_id=line.profile_id
+    )
+
+
+async def apply_batch(tx: Transaction, limits: Limits, lines: list[Line]) -> BatchResult:
+    """Applies checked lines in one unit of work; runs again from the start if the store retries."""
+    assert hasattr(tx, "driver"), "bulk writes need an SQL transaction"
+    batch = BatchTransaction(tx)  # type: ignore[arg-type]
+    result = BatchResult()
+    now = now_ms()
+    kinds = await batch.known_kinds()
+    seen: set[tuple[Any, ...]] = set()
+    fast: list[_Draft] = []
+    slow: list[Line] = []
+    for line in lines:
+        keys = _keys(line)
+        shared = any(key in seen for key in keys)
+        seen.update(keys)
+        # A new (source, type) counts against the account's limits: the service decides it.
+        # A second external id is not kept on a new user, so only a lookup can tell it is free.
+        if shared or (line.query.source, line.query.profile_type) not in kinds \
+                or len(external_ids_of(line.data.identifiers)) > 1:
+            slow.append(line)
+            continue
+        try:
+            fast.append(_draft(line, now))
+        except ProfilesError as error:
+            result.refusals.append(_refusal(line.number, error))
+    if fast:
+        await batch.savepoint("bulk_new")
+        try:
+            await _insert_new(batch, fast, now)
+            await batch.release("bulk_new")
+        except conflict_errors():
+            # Some line meets a stored record: find which, and let the service handle those.
+            await batch.rollback_to("bulk_new")
+            kept: list[_Draft] = []
+            for draft in fast:
+                if await _touches_stored(batch, draft.line):
+                    slow.append(draft.line)
+                else:
+                    kept.append(draft)
+            fast = kept
+            slow.sort(key=lambda line: line.number)
+            await _insert_new(batch, fast, now)
+        result.created += len(fast)
+    for line in slow:
+        await batch.savepoint("bulk_line")
+        try:
+            written = await _apply_one(batch, tx, limits, line)
+        except ProfilesError as error:
+            await batch.rollback_to("bulk_line")
+            result.refusals.append(_refusal(line.number, error))
+            continue
+        await batch.release("bulk_line")
+        if written.created:
+            result.created += 1
+        else:
+            result.replaced += 1
+    result.refusals.sort(key=lambda refusal: refusal.line)
+    return result
+
+
+def read_batches(stream: IO[bytes], size: int) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
+    """Numbered non-blank lines, `size` at a time, with the bytes read so far."""
+    batch: list[tuple[int, bytes]] = []
+    consumed = 0
+    for number, raw in enumerate(stream, start=1):
+        consumed += len(raw)
+        if raw.strip():
+            batch.append((number, raw))
+        if len(batch) >= size:
+            yield batch, consumed
+            batch = []
+    if batch:
+        yield batch, consumed
+
+
+@dataclass
+class ImportTotals:
+    created: int = 0
+    replaced: int = 0
+    refused: int = 0
+
+
+async def import_lines(
+    store: Store, account_id: int, limits: Limits, batches: Iterable[tuple[list[tuple[int, bytes]], int]],
+    *, on_refusal: Callable[[Refusal], None], on_progress: Callable[[int], None],
+) -> ImportTotals:
+    """Applies every batch in its own transaction; reports refusals once a batch is committed."""
+    totals = ImportTotals()
+    for raw_lines, consumed in batches:
+        checked: list[Line] = []
+        refusals: list[Refusal] = []
+        for number, raw in raw_lines:
+            try:
+                checked.append(parse_line(number, raw))
+            except ProfilesError as error:
+                refusals.append(_refusal(number, error))
+
+        async def unit(tx: Transaction, checked: list[Line] = checked) -> BatchResult:
+            return await apply_batch(tx, limits, checked)
+
+        result = await store.write(account_id, unit) if checked else BatchResult()
+        totals.created += result.created
+        totals.replaced += result.replaced
+        for refusal in sorted(refusals + result.refusals, key=lambda r: r.line):
+            totals.refused += 1
+            on_refusal(refusal)
+        on_progress(consumed)
+    return totals
+
+
+def _exported(profile: Profile) -> bytes:
+    return _encode({"profile": {
+        "id": profile.id,
+        "user_id": str(profile.user_id),
+        "source": profile.source,
+        "type": profile.type,
+        "name": profile.name,
+        "identifiers": profile.identifiers,
+        "attributes": profile.attributes,
+    }})
+
+
+async def export_profiles(store: Store, account_id: int, out: IO[bytes]) -> int:
+    """Writes every profile of the account, by id, from one consistent read."""
+    async def unit(tx: Transaction) -> int:
+        count = 0
+        async for page in profiles_in_id_order(tx):  # type: ignore[arg-type]
+            out.write(b"".join(_exported(p) + b"\n" for p in page))
+            count += len(page)
+        return count
+
+    return await store.read(account_id, unit)

@@ -1,0 +1,181 @@
+"""Statements for bulk import and export: many records per statement, inside one transaction.
+
+The import writes new records with one `executemany` per table and relies on the store's
+unique keys to tell it when a record it assumed new already exists: the statements then fail
+as a whole, the caller rolls back to a savepoint and looks the keys up one by one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..domain.profile import Profile
+from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
+
+
+def conflict_errors() -> tuple[type[BaseException], ...]:
+    """What a driver raises when an insert meets a unique key."""
+    errors: list[type[BaseException]] = [sqlite3.IntegrityError]
+    try:
+        import asyncpg
+
+        errors.append(asyncpg.UniqueViolationError)
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    return tuple(errors)
+
+
+@dataclass
+class NewRecords:
+    """Rows of profiles, and of the users they create, that no existing record shares a key with."""
+
+    profiles: list[tuple[Any, ...]] = field(default_factory=list)
+    identifiers: list[tuple[Any, ...]] = field(default_factory=list)
+    users: list[tuple[Any, ...]] = field(default_factory=list)
+    identities: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class BatchTransaction:
+    """Bulk statements on the connection of one unit of work."""
+
+    def __init__(self, tx: SqlTransaction) -> None:
+        self.tx = tx
+        self.driver = tx.driver
+        self.account_id = tx.account_id
+        self.engine = tx.driver.engine
+
+    async def savepoint(self, name: str) -> None:
+        await self.driver.execute(f"SAVEPOINT {name}")
+
+    async def release(self, name: str) -> None:
+        await self.driver.execute(f"RELEASE SAVEPOINT {name}")
+
+    async def rollback_to(self, name: str) -> None:
+        await self.driver.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        await self.release(name)
+
+    async def known_kinds(self) -> set[tuple[str, str]]:
+        rows = await self.driver.fetch(
+            "SELECT source, type FROM profile_kinds WHERE account_id = $1", self.account_id
+        )
+        return {(row[0], row[1]) for row in rows}
+
+    async def reserve_ids(self, table: str, count: int, *, above: int = 0) -> list[int]:
+        """`count` fresh ids of `users` or `user_identities`, all greater than `above`."""
+        if count == 0:
+            return []
+        if self.engine == "postgresql":
+            if above:
+                await self.keep_sequence_above(table, above)
+            rows = await self.driver.fetch(
+                f"SELECT nextval('{table}_id_seq') FROM generate_series(1, $1)", count
+            )
+            return [int(row[0]) for row in rows]
+        # Ids are unique across accounts; the maximum is read per account so that each read
+        # is one step down the (account_id, id) key rather than a scan of the table.
+        row = await self.driver.fetchrow(
+            f"SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0)"
+            " FROM accounts a"
+        )
+        first = max(int(row[0]), above) + 1
+        return list(range(first, first + count))
+
+    async def keep_sequence_above(self, table: str, value: int) -> None:
+        """After rows with ids chosen by the caller, the sequence must not hand them out again."""
+        if self.engine == "postgresql":
+            await self.driver.fetchrow(
+                f"SELECT setval('{table}_id_seq', GREATEST($1, (SELECT last_value FROM {table}_id_seq)))",
+                value,
+            )
+
+    async def insert(self, records: NewRecords) -> None:
+        # Users first: the order of a create through the service, so the same keys decide.
+        if records.users:
+            await self.driver.executemany(
+                "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
+                " external_id_key, active, suspended, password_hash, created_at, updated_at)"
+                " VALUES ($1, $2, $3, NULL, 'end-user', 'full', $4, $5, TRUE, FALSE, NULL, $6, $6)",
+                records.users,
+            )
+        if records.identities:
+            await self.driver.executemany(
+                "INSERT INTO user_identities (account_id, id, user_id, type, value, match_type,"
+                " match_value, is_primary, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $4, $5, FALSE, $6, $6)",
+                records.identities,
+            )
+        if records.profiles:
+            await self.driver.executemany(
+                f"INSERT INTO profiles (account_id, {_PROFILE_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                records.profiles,
+            )
+        if records.identifiers:
+            await self.driver.executemany(
+                "INSERT INTO profile_identifiers"
+                " (account_id, source, profile_type, type, value, profile_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                records.identifiers,
+            )
+
+    # Point lookups, for the rare batch whose new records met an existing key.
+
+    async def identifier_taken(self, source: str, profile_type: str, kind: str, value: str) -> bool:
+        return await self.driver.fetchrow(
+            "SELECT 1 FROM profile_identifiers WHERE account_id = $1 AND source = $2"
+            " AND profile_type = $3 AND type = $4 AND value = $5",
+            self.account_id, source, profile_type, kind, value,
+        ) is not None
+
+    async def identity_taken(self, kind: str, value: str) -> bool:
+        return await self.driver.fetchrow(
+            "SELECT 1 FROM user_identities WHERE account_id = $1 AND match_type = $2"
+            " AND match_value = $3",
+            self.account_id, kind, value,
+        ) is not None
+
+    async def external_id_taken(self, key: str) -> bool:
+        return await self.driver.fetchrow(
+            "SELECT 1 FROM users WHERE account_id = $1 AND external_id_key = $2",
+            self.account_id, key,
+        ) is not None
+
+    async def user_exists(self, user_id: int) -> bool:
+        return await self.driver.fetchrow(
+            "SELECT 1 FROM users WHERE account_id = $1 AND id = $2", self.account_id, user_id
+        ) is not None
+
+    async def profile_exists(self, profile_id: str) -> bool:
+        return await self.driver.fetchrow(
+            "SELECT 1 FROM profiles WHERE account_id = $1 AND id = $2", self.account_id, profile_id
+        ) is not None
+
+    async def insert_user_with_id(self, user_id: int, name: str, now: int) -> None:
+        await self.driver.execute(
+            "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
+            " external_id_key, active, suspended, password_hash, created_at, updated_at)"
+            " VALUES ($1, $2, $3, NULL, 'end-user', 'full', NULL, NULL, TRUE, FALSE, NULL, $4, $4)",
+            self.account_id, user_id, name, now,
+        )
+        await self.keep_sequence_above("users", user_id)
+
+
+async def profiles_in_id_order(
+    tx: SqlTransaction, *, page: int = 2000
+) -> AsyncIterator[Sequence[Profile]]:
+    """Every profile of the account, a page at a time, each page read after the last id seen, so
+    that memory stays flat and every page is one range read of the primary key."""
+    after = ""
+    while True:
+        rows = await tx.driver.fetch(
+            f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE account_id = $1 AND id > $2"
+            " ORDER BY id LIMIT $3",
+            tx.account_id, after, page,
+        )
+        if not rows:
+            return
+        yield [profile_from_row(row) for row in rows]
+        after = rows[-1][0]
