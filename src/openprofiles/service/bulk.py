@@ -173,20 +173,29 @@ async def _insert_new(batch: BatchTransaction, drafts: list[_Draft], now: int) -
         await batch.keep_sequence_above("users", max(explicit))
 
 
-async def _touches_stored(batch: BatchTransaction, line: Line) -> bool:
-    source, profile_type = line.query.source, line.query.profile_type
-    for identifier in line.data.identifiers:
-        if await batch.identifier_taken(source, profile_type, identifier.type, identifier.value):
-            return True
-    for key in identity_keys_of(line.data.identifiers):
-        if await batch.identity_taken(key.type, key.value):
-            return True
-    for external_id in external_ids_of(line.data.identifiers):
-        if await batch.external_id_taken(external_id_key(external_id)):
-            return True
-    if line.user_id is not None and await batch.user_exists(line.user_id):
-        return True
-    return line.profile_id is not None and await batch.profile_exists(line.profile_id)
+async def _touching_stored(batch: BatchTransaction, lines: list[Line]) -> set[int]:
+    """The numbers of the lines that share a key with a stored record."""
+    identifiers = [
+        (line.query.source, line.query.profile_type, i.type, i.value)
+        for line in lines for i in line.data.identifiers
+    ]
+    identities = [(k.type, k.value) for line in lines for k in identity_keys_of(line.data.identifiers)]
+    external = [external_id_key(e) for line in lines for e in external_ids_of(line.data.identifiers)]
+    stored_identifiers = await batch.stored_identifiers(identifiers)
+    stored_identities = await batch.stored_identities(identities)
+    stored_external = await batch.stored_external_ids(external)
+    stored_users = await batch.stored_users([l.user_id for l in lines if l.user_id is not None])
+    stored_profiles = await batch.stored_profiles([l.profile_id for l in lines if l.profile_id])
+    touching: set[int] = set()
+    for line in lines:
+        source, profile_type = line.query.source, line.query.profile_type
+        identifiers = line.data.identifiers
+        if any((source, profile_type, i.type, i.value) in stored_identifiers for i in identifiers) \
+                or any((k.type, k.value) in stored_identities for k in identity_keys_of(identifiers)) \
+                or any(external_id_key(e) in stored_external for e in external_ids_of(identifiers)) \
+                or line.user_id in stored_users or line.profile_id in stored_profiles:
+            touching.add(line.number)
+    return touching
 
 
 async def _apply_one(
@@ -244,9 +253,10 @@ async def apply_batch(tx: Transaction, limits: Limits, lines: list[Line]) -> Bat
         except conflict_errors():
             # Some line meets a stored record: find which, and let the service handle those.
             await batch.rollback_to("bulk_new")
+            touching = await _touching_stored(batch, [draft.line for draft in fast])
             kept: list[_Draft] = []
             for draft in fast:
-                if await _touches_stored(batch, draft.line):
+                if draft.line.number in touching:
                     slow.append(draft.line)
                 else:
                     kept.append(draft)

@@ -15,6 +15,9 @@ from typing import Any
 from ..domain.profile import Profile
 from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
 
+# Keys per lookup statement: well under both engines' limits on parameters.
+_KEYS_PER_QUERY = 500
+
 
 def conflict_errors() -> tuple[type[BaseException], ...]:
     """What a driver raises when an insert meets a unique key."""
@@ -121,37 +124,70 @@ class BatchTransaction:
                 records.identifiers,
             )
 
-    # Point lookups, for the rare batch whose new records met an existing key.
+    # Lookups for a batch whose new records met a stored key: which of its keys are taken.
 
-    async def identifier_taken(self, source: str, profile_type: str, kind: str, value: str) -> bool:
-        return await self.driver.fetchrow(
-            "SELECT 1 FROM profile_identifiers WHERE account_id = $1 AND source = $2"
-            " AND profile_type = $3 AND type = $4 AND value = $5",
-            self.account_id, source, profile_type, kind, value,
-        ) is not None
+    async def _stored(self, sql: str, width: int, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+        found: set[tuple[Any, ...]] = set()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start:start + _KEYS_PER_QUERY]
+            values = ", ".join(
+                "(" + ", ".join(f"${2 + i * width + j}" for j in range(width)) + ")"
+                for i in range(len(chunk))
+            )
+            args = [value for key in chunk for value in key]
+            rows = await self.driver.fetch(sql.format(values=values), self.account_id, *args)
+            found.update(tuple(row) for row in rows)
+        return found
 
-    async def identity_taken(self, kind: str, value: str) -> bool:
-        return await self.driver.fetchrow(
-            "SELECT 1 FROM user_identities WHERE account_id = $1 AND match_type = $2"
-            " AND match_value = $3",
-            self.account_id, kind, value,
-        ) is not None
+    async def stored_identifiers(
+        self, keys: Sequence[tuple[str, str, str, str]]
+    ) -> set[tuple[Any, ...]]:
+        """Of (source, profile type, identifier type, value) keys, those a profile holds."""
+        return await self._stored(
+            # A join rather than a row-value IN, which SQLite answers by reading the account's
+            # whole key range.
+            "SELECT p.source, p.profile_type, p.type, p.value FROM (VALUES {values}) AS k"
+            " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
+            " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4",
+            4, keys,
+        )
 
-    async def external_id_taken(self, key: str) -> bool:
-        return await self.driver.fetchrow(
-            "SELECT 1 FROM users WHERE account_id = $1 AND external_id_key = $2",
-            self.account_id, key,
-        ) is not None
+    async def stored_identities(self, keys: Sequence[tuple[str, str]]) -> set[tuple[Any, ...]]:
+        return await self._stored(
+            "SELECT i.match_type, i.match_value FROM (VALUES {values}) AS k"
+            " JOIN user_identities i ON i.account_id = $1 AND i.match_type = k.column1"
+            " AND i.match_value = k.column2",
+            2, keys,
+        )
+
+    async def stored_external_ids(self, keys: Sequence[str]) -> set[str]:
+        found = await self._stored(
+            "SELECT external_id_key FROM users WHERE account_id = $1"
+            " AND external_id_key IN ({values})",
+            1, [(key,) for key in keys],
+        )
+        return {row[0] for row in found}
+
+    async def stored_users(self, ids: Sequence[int]) -> set[int]:
+        found = await self._stored(
+            "SELECT id FROM users WHERE account_id = $1 AND id IN ({values})",
+            1, [(i,) for i in ids],
+        )
+        return {row[0] for row in found}
+
+    async def stored_profiles(self, ids: Sequence[str]) -> set[str]:
+        found = await self._stored(
+            "SELECT id FROM profiles WHERE account_id = $1 AND id IN ({values})",
+            1, [(i,) for i in ids],
+        )
+        return {row[0] for row in found}
 
     async def user_exists(self, user_id: int) -> bool:
-        return await self.driver.fetchrow(
-            "SELECT 1 FROM users WHERE account_id = $1 AND id = $2", self.account_id, user_id
-        ) is not None
+        return bool(await self.stored_users([user_id]))
 
     async def profile_exists(self, profile_id: str) -> bool:
-        return await self.driver.fetchrow(
-            "SELECT 1 FROM profiles WHERE account_id = $1 AND id = $2", self.account_id, profile_id
-        ) is not None
+        return bool(await self.stored_profiles([profile_id]))
 
     async def insert_user_with_id(self, user_id: int, name: str, now: int) -> None:
         await self.driver.execute(

@@ -58,8 +58,13 @@ class SqliteDriver:
         self.connection.executemany(_qmark(sql), rows)
 
     async def next_id(self, table: str) -> int:
-        # Safe without a sequence: the write lock is held for the whole transaction.
-        row = self.connection.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()
+        # Safe without a sequence: the write lock is held for the whole transaction. Ids are
+        # unique across accounts; the maximum is taken per account, one step down each
+        # (account_id, id) key, as a plain MAX(id) reads the whole key.
+        row = self.connection.execute(
+            f"SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0) + 1"
+            " FROM accounts a"
+        ).fetchone()
         return int(row[0])
 
 
