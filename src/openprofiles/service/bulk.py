@@ -25,7 +25,7 @@ from ..domain.limits import Limits
 from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
 from ..domain.users import external_id_key, external_ids_of, identity_keys_of
 from ..store.base import Store, Transaction
-from ..store.batch import BatchTransaction, NewRecords, conflict_errors, profiles_in_id_order
+from ..store.batch import BatchTransaction, NewRecords, profiles_in_id_order
 from ..store.sql import encode_identifiers
 from . import profiles
 from .clock import new_profile_id, now_ms
@@ -46,6 +46,11 @@ class Line:
     data: ProfileInput
     profile_id: str | None
     user_id: int | None
+    # The keys by which this line's outcome could depend on another line's or a stored record.
+    identifier_keys: list[tuple[str, str, str, str]]
+    identity_keys: list[tuple[str, str]]
+    external_ids: list[str]
+    external_keys: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +106,14 @@ def parse_line(number: int, raw: bytes) -> Line:
     profile_id = body.get("id")
     if profile_id is not None and (not isinstance(profile_id, str) or not is_profile_id(profile_id)):
         raise InvalidProfile("'id' must be a profile id: a ULID of 26 characters.")
-    return Line(number, query, data, profile_id, _user_id(body.get("user_id")))
-
-
-def _keys(line: Line) -> list[tuple[Any, ...]]:
-    """Every key by which this line's outcome could depend on another line's."""
-    source, profile_type = line.query.source, line.query.profile_type
-    keys: list[tuple[Any, ...]] = [
-        ("identifier", source, profile_type, i.type, i.value) for i in line.data.identifiers
-    ]
-    keys += [("identity", key.type, key.value) for key in identity_keys_of(line.data.identifiers)]
-    keys += [("external_id", external_id_key(e)) for e in external_ids_of(line.data.identifiers)]
-    if line.user_id is not None:
-        keys.append(("user", line.user_id))
-    if line.profile_id is not None:
-        keys.append(("profile", line.profile_id))
-    return keys
+    source, profile_type = query.source, query.profile_type
+    external_ids = external_ids_of(data.identifiers)
+    return Line(
+        number, query, data, profile_id, _user_id(body.get("user_id")),
+        [(source, profile_type, i.type, i.value) for i in data.identifiers],
+        [(k.type, k.value) for k in identity_keys_of(data.identifiers)],
+        external_ids, [external_id_key(e) for e in external_ids],
+    )
 
 
 @dataclass(slots=True)
@@ -149,23 +146,20 @@ async def _insert_new(batch: BatchTransaction, drafts: list[_Draft], now: int) -
         profile = draft.profile
         user_id = draft.line.user_id if draft.line.user_id is not None else next(user_ids)
         profile.user_id = user_id
-        external_ids = external_ids_of(profile.identifiers)
-        first_external = external_ids[0] if external_ids else None
+        line = draft.line
         records.users.append((
-            account, user_id, profile.name, first_external,
-            external_id_key(first_external) if first_external is not None else None, now,
+            account, user_id, profile.name,
+            line.external_ids[0] if line.external_ids else None,
+            line.external_keys[0] if line.external_keys else None, now,
         ))
-        for key in identity_keys_of(profile.identifiers):
-            records.identities.append((account, None, user_id, key.type, key.value, now))
-            identity_count += 1
+        for kind, value in line.identity_keys:
+            records.identities.append((account, None, user_id, kind, value, now))
+        identity_count += len(line.identity_keys)
         records.profiles.append((
             account, profile.id, user_id, profile.source, profile.type, profile.name,
             encode_identifiers(profile.identifiers), draft.attributes.decode(), now,
         ))
-        records.identifiers.extend(
-            (account, profile.source, profile.type, i.type, i.value, profile.id)
-            for i in profile.identifiers
-        )
+        records.identifiers.extend((account, *key, profile.id) for key in line.identifier_keys)
     identity_ids = iter(await batch.reserve_ids("user_identities", identity_count))
     records.identities = [(r[0], next(identity_ids), *r[2:]) for r in records.identities]
     await batch.insert(records)
@@ -175,27 +169,18 @@ async def _insert_new(batch: BatchTransaction, drafts: list[_Draft], now: int) -
 
 async def _touching_stored(batch: BatchTransaction, lines: list[Line]) -> set[int]:
     """The numbers of the lines that share a key with a stored record."""
-    identifiers = [
-        (line.query.source, line.query.profile_type, i.type, i.value)
-        for line in lines for i in line.data.identifiers
-    ]
-    identities = [(k.type, k.value) for line in lines for k in identity_keys_of(line.data.identifiers)]
-    external = [external_id_key(e) for line in lines for e in external_ids_of(line.data.identifiers)]
-    stored_identifiers = await batch.stored_identifiers(identifiers)
-    stored_identities = await batch.stored_identities(identities)
-    stored_external = await batch.stored_external_ids(external)
-    stored_users = await batch.stored_users([l.user_id for l in lines if l.user_id is not None])
-    stored_profiles = await batch.stored_profiles([l.profile_id for l in lines if l.profile_id])
-    touching: set[int] = set()
-    for line in lines:
-        source, profile_type = line.query.source, line.query.profile_type
-        identifiers = line.data.identifiers
-        if any((source, profile_type, i.type, i.value) in stored_identifiers for i in identifiers) \
-                or any((k.type, k.value) in stored_identities for k in identity_keys_of(identifiers)) \
-                or any(external_id_key(e) in stored_external for e in external_ids_of(identifiers)) \
-                or line.user_id in stored_users or line.profile_id in stored_profiles:
-            touching.add(line.number)
-    return touching
+    identifiers = await batch.stored_identifiers([k for line in lines for k in line.identifier_keys])
+    identities = await batch.stored_identities([k for line in lines for k in line.identity_keys])
+    external = await batch.stored_external_ids([k for line in lines for k in line.external_keys])
+    users = await batch.stored_users([line.user_id for line in lines if line.user_id is not None])
+    profile_ids = await batch.stored_profiles([line.profile_id for line in lines if line.profile_id])
+    return {
+        line.number for line in lines
+        if any(k in identifiers for k in line.identifier_keys)
+        or any(k in identities for k in line.identity_keys)
+        or any(k in external for k in line.external_keys)
+        or line.user_id in users or line.profile_id in profile_ids
+    }
 
 
 async def _apply_one(
@@ -228,42 +213,47 @@ async def apply_batch(tx: Transaction, limits: Limits, lines: list[Line]) -> Bat
     result = BatchResult()
     now = now_ms()
     kinds = await batch.known_kinds()
-    seen: set[tuple[Any, ...]] = set()
-    fast: list[_Draft] = []
+    seen_identifiers: set[tuple[str, str, str, str]] = set()
+    seen_identities: set[tuple[str, str]] = set()
+    seen_external: set[str] = set()
+    seen_ids: set[object] = set()
+    candidates: list[Line] = []
     slow: list[Line] = []
     for line in lines:
-        keys = _keys(line)
-        shared = any(key in seen for key in keys)
-        seen.update(keys)
+        shared = (
+            any(k in seen_identifiers for k in line.identifier_keys)
+            or any(k in seen_identities for k in line.identity_keys)
+            or any(k in seen_external for k in line.external_keys)
+            or (line.user_id is not None and line.user_id in seen_ids)
+            or (line.profile_id is not None and line.profile_id in seen_ids)
+        )
+        seen_identifiers.update(line.identifier_keys)
+        seen_identities.update(line.identity_keys)
+        seen_external.update(line.external_keys)
+        seen_ids.update(i for i in (line.user_id, line.profile_id) if i is not None)
         # A new (source, type) counts against the account's limits: the service decides it.
-        # A second external id is not kept on a new user, so only a lookup can tell it is free.
+        # A second external id is not kept on a new user, so only the service can tell it is
+        # free of other users.
         if shared or (line.query.source, line.query.profile_type) not in kinds \
-                or len(external_ids_of(line.data.identifiers)) > 1:
+                or len(line.external_ids) > 1:
+            slow.append(line)
+        else:
+            candidates.append(line)
+    touching = await _touching_stored(batch, candidates) if candidates else set()
+    fast: list[_Draft] = []
+    for line in candidates:
+        if line.number in touching:
             slow.append(line)
             continue
         try:
             fast.append(_draft(line, now))
         except ProfilesError as error:
             result.refusals.append(_refusal(line.number, error))
-    if fast:
-        await batch.savepoint("bulk_new")
-        try:
-            await _insert_new(batch, fast, now)
-            await batch.release("bulk_new")
-        except conflict_errors():
-            # Some line meets a stored record: find which, and let the service handle those.
-            await batch.rollback_to("bulk_new")
-            touching = await _touching_stored(batch, [draft.line for draft in fast])
-            kept: list[_Draft] = []
-            for draft in fast:
-                if draft.line.number in touching:
-                    slow.append(draft.line)
-                else:
-                    kept.append(draft)
-            fast = kept
-            slow.sort(key=lambda line: line.number)
-            await _insert_new(batch, fast, now)
-        result.created += len(fast)
+    slow.sort(key=lambda line: line.number)
+    # Fast lines share no key with any stored record or other line, so applying them before
+    # the slow ones gives the outcome of applying every line in order.
+    await _insert_new(batch, fast, now)
+    result.created += len(fast)
     for line in slow:
         await batch.savepoint("bulk_line")
         try:

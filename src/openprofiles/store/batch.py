@@ -7,6 +7,7 @@ as a whole, the caller rolls back to a savepoint and looks the keys up one by on
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
 
 # Keys per lookup statement: well under both engines' limits on parameters.
 _KEYS_PER_QUERY = 500
+
+
+@functools.lru_cache(maxsize=64)
+def _placeholders(width: int, count: int) -> str:
+    """`($2, $3), ($4, $5)...`: `count` rows of `width` parameters after the account's."""
+    if width == 1:
+        return ", ".join(f"${2 + i}" for i in range(count))
+    return ", ".join(
+        "(" + ", ".join(f"${2 + i * width + j}" for j in range(width)) + ")" for i in range(count)
+    )
 
 
 def conflict_errors() -> tuple[type[BaseException], ...]:
@@ -131,12 +142,10 @@ class BatchTransaction:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _KEYS_PER_QUERY):
             chunk = unique[start:start + _KEYS_PER_QUERY]
-            values = ", ".join(
-                "(" + ", ".join(f"${2 + i * width + j}" for j in range(width)) + ")"
-                for i in range(len(chunk))
-            )
             args = [value for key in chunk for value in key]
-            rows = await self.driver.fetch(sql.format(values=values), self.account_id, *args)
+            rows = await self.driver.fetch(
+                sql.format(values=_placeholders(width, len(chunk))), self.account_id, *args
+            )
             found.update(tuple(row) for row in rows)
         return found
 
