@@ -25,7 +25,7 @@ from ..domain.limits import Limits
 from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
 from ..domain.users import external_id_key, external_ids_of, identity_keys_of
 from ..store.base import Store, Transaction
-from ..store.batch import BatchTransaction, NewRecords, profiles_in_id_order
+from ..store.batch import BatchTransaction, NewRecords, prepare_for_import, profiles_in_id_order
 from ..store.sql import encode_identifiers
 from . import profiles
 from .clock import new_profile_id, now_ms
@@ -97,8 +97,9 @@ def parse_line(number: int, raw: bytes) -> Line:
         raise InvalidProfile("A line must be a JSON object {\"profile\": {...}}.")
     body = document["profile"]
     data = parse_profile_input(body)
-    rules.check_source(data.source or "")
-    rules.check_type(data.type or "")
+    if not data.source or not data.type:
+        rules.check_source(data.source or "")
+        rules.check_type(data.type or "")
     if not data.identifiers:
         raise InvalidProfile("A profile needs at least one identifier.")
     query = IdentifierQuery(data.source or "", data.type or "", data.identifiers[0])
@@ -299,6 +300,7 @@ async def import_lines(
 ) -> ImportTotals:
     """Applies every batch in its own transaction; reports refusals once a batch is committed."""
     totals = ImportTotals()
+    prepare_for_import(store)
     for raw_lines, consumed in batches:
         checked: list[Line] = []
         refusals: list[Refusal] = []
