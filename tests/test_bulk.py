@@ -1,0 +1,264 @@
+"""`openprofiles import` and `export` end to end: real processes on real databases.
+
+The import must apply each line as `PUT /api/v2/user_profiles?identifier=` would, so the
+strongest check here compares it with the server itself: the same lines sent over HTTP give
+the same profiles, the same grouping into users, and the same refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from .support import Api, Database, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXIT_REFUSED = 3
+
+
+def generate(count: int, path: Path, keys: Path | None = None, seed: int = 1) -> None:
+    args = [sys.executable, str(ROOT / "bench" / "generate.py"), str(count), str(path),
+            "--seed", str(seed)]
+    if keys is not None:
+        args += ["--keys", str(keys)]
+    subprocess.run(args, check=True, timeout=120)
+
+
+def line(source: str, profile_type: str, *identifiers: tuple[str, object], **extra: object) -> str:
+    profile = {"source": source, "type": profile_type,
+               "identifiers": [{"type": t, "value": v} for t, v in identifiers], **extra}
+    return json.dumps({"profile": profile})
+
+
+def exported(url: str) -> list[dict]:
+    result = cli(url, "export", "-")
+    return [json.loads(text)["profile"] for text in result.stdout.splitlines()]
+
+
+def content(profiles: list[dict]) -> list[tuple]:
+    """Profiles without server-chosen ids, keyed by their first identifier."""
+    return sorted(
+        (p["source"], p["type"], json.dumps(p["identifiers"]), p["name"],
+         json.dumps(p["attributes"], sort_keys=True))
+        for p in profiles
+    )
+
+
+def grouping(profiles: list[dict]) -> set[frozenset]:
+    """Which profiles share a user, whatever the users' ids."""
+    by_user: dict[str, set] = {}
+    for p in profiles:
+        first = p["identifiers"][0]
+        by_user.setdefault(p["user_id"], set()).add((p["source"], p["type"], first["type"], first["value"]))
+    return {frozenset(members) for members in by_user.values()}
+
+
+@pytest.fixture
+def new_database(engine: str, work_dir: Path) -> Iterator[Callable[[], Database]]:
+    made: list[Database] = []
+
+    def make() -> Database:
+        database = Database.create(engine, work_dir)
+        cli(database.url, "migrate")
+        made.append(database)
+        return database
+
+    yield make
+    for database in made:
+        database.drop()
+
+
+def tricky_lines() -> list[str]:
+    """Lines that touch each other's records and stored ones, and lines the rules refuse."""
+    return [
+        line("shop", "customer", ("email", "Ann@Example.com"), ("external_id", "A-1")),   # 1
+        line("crm", "lead", ("email", "ann@example.com"), ("phone_number", "+100")),       # 2 same user
+        line("shop", "customer", ("email", "bob@example.com")),                            # 3
+        line("shop", "customer", ("email", "ann@example.com"), attributes={"v": 2}),      # 4 replace
+        line("app", "device", ("device_id", "d1"), ("email", "ann@example.com"),
+             ("email", "bob@example.com")),                                                # 5 two users
+        line("shop", "customer", ("email", "carl@example.com"), ("external_id", "a-1")),  # 6 ann's user
+        line("shop", "customer", ("email", "dora@example.com"), ("email", "bob@example.com")),  # 7 held
+        line("zendesk", "customer", ("email", "eve@example.com")),                         # 8 reserved
+        '{"profile": {"source": "shop", "type": "customer"',                               # 9 bad JSON
+        line("", "customer", ("email", "fay@example.com")),                                # 10 no source
+        line("shop", "customer", *[("loyalty", f"L{i}") for i in range(21)]),              # 11 too many
+        line("shop", "customer", ("email", "gus@example.com"), ("external_id", "G-1"),
+             ("external_id", "G-2"), name="Gus"),                                          # 12
+        line("web", "visitor", ("cookie", "c:1"), ("phone_number", "+100")),              # 13 ann by phone
+        line("shop", "customer", ("email", "hal@example.com"), ("external_id", "G-2")),   # 14 gus's
+        line("web", "visitor", ("cookie", "c:2"), ("phone_number", 12345)),                # 15 number value
+    ]
+
+
+def test_import_applies_the_rules_of_put_by_identifier(api: Api, new_database: Callable[[], Database],
+                                                       tmp_path: Path) -> None:
+    texts = tricky_lines()
+    lines_path = tmp_path / "tricky.ndjson"
+    lines_path.write_text("\n".join(texts) + "\n")
+    database = new_database()
+    result = cli(database.url, "import", str(lines_path), check=False)
+    assert result.returncode == EXIT_REFUSED, result.stderr
+    refused = {int(text.split(":")[0].split()[1]): text.split(":")[1].strip()
+               for text in result.stderr.splitlines() if text.startswith("line ")}
+    assert refused == {
+        5: "IdentifiersForMultipleUsers", 7: "IdentifierInUse",
+        8: "ReservedSource", 9: "InvalidJson", 10: "InvalidProfile", 11: "TooManyIdentifiers",
+        14: "IdentifierInUse",
+    }
+    assert result.stdout.strip() == "created 7, replaced 1, refused 7"
+
+    # The same lines through the server: a fresh source and type per line keep it apart from
+    # the other tests sharing the server, so prefix them.
+    prefix = f"t{random.randrange(10**8)}"
+    with api.client() as client:
+        statuses = {}
+        for number, text in enumerate(texts, start=1):
+            try:
+                profile = json.loads(text)["profile"]
+            except json.JSONDecodeError:
+                continue
+            if not profile["source"] or profile["source"] == "zendesk":
+                continue
+            profile["source"] = prefix + profile["source"]
+            profile["identifiers"] = [
+                {**i, "value": f"{prefix}{i['value']}" if isinstance(i["value"], str)
+                 else int(prefix[1:]) * 1000 + i["value"] % 1000}
+                for i in profile["identifiers"]
+            ]
+            first = profile["identifiers"][0]
+            query = f"{profile['source']}:{profile['type']}:{first['type']}:{first['value']}"
+            response = client.put(f"/api/v2/user_profiles?identifier={quote(query, safe='')}",
+                                  json={"profile": profile})
+            statuses[number] = response.status_code if response.status_code < 400 \
+                else response.json()["errors"][0]["code"]
+    assert {n: s for n, s in statuses.items() if isinstance(s, str)} == {
+        n: code for n, code in refused.items() if n in statuses
+    }
+    assert sum(1 for s in statuses.values() if s == 201) == 7
+    assert sum(1 for s in statuses.values() if s == 200) == 1
+
+    imported = exported(database.url)
+    assert len(imported) == 7
+    by_first = {(p["source"], p["identifiers"][0]["value"]): p for p in imported}
+    ann = by_first[("shop", "ann@example.com")]
+    assert ann["attributes"] == {"v": 2} and ann["identifiers"] == [
+        {"type": "email", "value": "ann@example.com"}]
+    assert by_first[("crm", "ann@example.com")]["user_id"] == ann["user_id"]
+    assert by_first[("web", "c:1")]["user_id"] == ann["user_id"]
+    assert by_first[("shop", "carl@example.com")]["user_id"] == ann["user_id"]
+    assert by_first[("web", "c:2")]["identifiers"][1] == {"type": "phone_number", "value": "12345"}
+    assert by_first[("shop", "gus@example.com")]["name"] == "Gus"
+
+
+def test_refused_lines_leave_nothing_behind(new_database: Callable[[], Database],
+                                             tmp_path: Path) -> None:
+    database = new_database()
+    path = tmp_path / "partial.ndjson"
+    path.write_text("\n".join([
+        line("shop", "customer", ("email", "a@example.com")),
+        line("shop", "customer", ("email", "b@example.com")),
+        # Would create an identity for the new phone number before meeting b's email.
+        line("crm", "lead", ("phone_number", "+999"), ("email", "a@example.com"),
+             ("email", "b@example.com")),
+        line("crm", "lead", ("phone_number", "+999")),
+    ]) + "\n")
+    result = cli(database.url, "import", str(path), check=False)
+    assert result.returncode == EXIT_REFUSED
+    assert "line 3: IdentifiersForMultipleUsers" in result.stderr
+    profiles = exported(database.url)
+    # The phone number went to a new, third user: line 3 gave it to no one.
+    assert len({p["user_id"] for p in profiles}) == 3
+    assert [p["identifiers"][0]["value"] for p in profiles if p["source"] == "crm"] == ["+999"]
+
+
+def test_export_then_import_into_an_empty_database_gives_the_same_profiles(
+    new_database: Callable[[], Database], tmp_path: Path
+) -> None:
+    source = new_database()
+    generate(3000, tmp_path / "gen.ndjson")
+    extra = tmp_path / "extra.ndjson"
+    extra.write_text("\n".join(tricky_lines()) + "\n")
+    assert cli(source.url, "import", str(tmp_path / "gen.ndjson")).stdout.startswith("created 3000,")
+    cli(source.url, "import", str(extra), check=False)
+    first = cli(source.url, "export", str(tmp_path / "first.ndjson"))
+    assert first.stderr.strip() == "exported 3007"
+
+    copy = new_database()
+    result = cli(copy.url, "import", str(tmp_path / "first.ndjson"))
+    assert result.stdout.strip() == "created 3007, replaced 0, refused 0"
+    second = cli(copy.url, "export", "-").stdout
+    assert second == (tmp_path / "first.ndjson").read_text()
+
+    # Importing it again replaces every profile with itself.
+    again = cli(copy.url, "import", str(tmp_path / "first.ndjson"))
+    assert again.stdout.strip() == "created 0, replaced 3007, refused 0"
+    assert cli(copy.url, "export", "-").stdout == second
+
+
+def test_import_reads_standard_input(new_database: Callable[[], Database]) -> None:
+    database = new_database()
+    text = "\n".join([line("shop", "customer", ("email", "in@example.com")), "", "{}"]) + "\n"
+    result = cli(database.url, "import", "-", input=text, check=False)
+    assert result.returncode == EXIT_REFUSED
+    assert result.stdout.strip() == "created 1, replaced 0, refused 1"
+    assert result.stderr.strip() == 'line 3: InvalidProfile: A line must be a JSON object {"profile": {...}}.'
+
+
+def test_an_unreadable_file_is_a_one_line_error(tmp_path: Path) -> None:
+    result = cli(f"sqlite:///{tmp_path / 'x.db'}", "import", str(tmp_path / "missing.ndjson"),
+                 check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot read {tmp_path / 'missing.ndjson'}: No such file or directory"]
+
+
+def test_a_line_naming_a_taken_profile_id_is_refused(new_database: Callable[[], Database],
+                                                     tmp_path: Path) -> None:
+    database = new_database()
+    path = tmp_path / "ids.ndjson"
+    path.write_text("\n".join([
+        line("shop", "customer", ("email", "a@example.com"), id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
+             user_id="77"),
+        line("shop", "customer", ("email", "b@example.com"), id="01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+        line("shop", "customer", ("email", "c@example.com"), id="not-an-id"),
+        line("shop", "customer", ("email", "d@example.com"), user_id="77"),
+    ]) + "\n")
+    result = cli(database.url, "import", str(path), check=False)
+    assert result.returncode == EXIT_REFUSED
+    assert [text.split(":")[:2] for text in result.stderr.splitlines()] == [
+        ["line 2", " ProfileIdInUse"], ["line 3", " InvalidProfile"]]
+    profiles = {p["identifiers"][0]["value"]: p for p in exported(database.url)}
+    assert profiles["a@example.com"]["id"] == "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+    assert profiles["a@example.com"]["user_id"] == profiles["d@example.com"]["user_id"] == "77"
+
+
+@pytest.mark.slow
+def test_a_file_of_100000_profiles(fresh_api: Callable[..., Api], tmp_path: Path,
+                                   engine: str) -> None:
+    if engine != "sqlite":
+        pytest.skip("one engine is enough for the large file; the rules are tested on both")
+    api = fresh_api()
+    generate(100_000, tmp_path / "big.ndjson", tmp_path / "keys.txt", seed=7)
+    result = cli(api.database_url, "import", str(tmp_path / "big.ndjson"))
+    assert result.stdout.strip() == "created 100000, replaced 0, refused 0"
+    lines = (tmp_path / "big.ndjson").read_text().splitlines()
+    keys = (tmp_path / "keys.txt").read_text().splitlines()
+    with api.client() as client:
+        for index in random.Random(3).sample(range(len(lines)), 25):
+            response = client.get(f"/api/v2/user_profiles?identifier={quote(keys[index], safe='')}")
+            assert response.status_code == 200
+            expected = json.loads(lines[index])["profile"]
+            got = response.json()["profile"]
+            assert (got["source"], got["type"], got["attributes"]) == (
+                expected["source"], expected["type"], expected["attributes"])
+            assert got["identifiers"][: len(expected["identifiers"])] == expected["identifiers"]
+    exported_lines = cli(api.database_url, "export", "-").stdout.count("\n")
+    assert exported_lines == 100_000
