@@ -135,11 +135,15 @@ def _draft(line: Line, now: int) -> _Draft:
     return _Draft(line, profile, attributes)
 
 
-async def _insert_new(batch: BatchTransaction, drafts: list[_Draft], now: int) -> None:
+async def _insert_new(
+    batch: BatchTransaction, drafts: list[_Draft], now: int, *, named_above: int
+) -> None:
+    """Writes the fast lines' records; new users' ids are above every user id the batch names,
+    so that none takes an id that a later line of the batch means for its own user."""
     account = batch.account_id
     explicit = [d.line.user_id for d in drafts if d.line.user_id is not None]
     user_ids = iter(await batch.reserve_ids(
-        "users", len(drafts) - len(explicit), above=max(explicit, default=0)
+        "users", len(drafts) - len(explicit), above=named_above
     ))
     records = NewRecords()
     identity_count = 0
@@ -253,7 +257,8 @@ async def apply_batch(tx: Transaction, limits: Limits, lines: list[Line]) -> Bat
     slow.sort(key=lambda line: line.number)
     # Fast lines share no key with any stored record or other line, so applying them before
     # the slow ones gives the outcome of applying every line in order.
-    await _insert_new(batch, fast, now)
+    named = max((line.user_id for line in lines if line.user_id is not None), default=0)
+    await _insert_new(batch, fast, now, named_above=named)
     result.created += len(fast)
     for line in slow:
         await batch.savepoint("bulk_line")
