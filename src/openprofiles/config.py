@@ -31,6 +31,8 @@ def _int_env(name: str, default: int, *, minimum: int = 0) -> int:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # A read replica of the database for the GET paths that tolerate staleness (PostgreSQL).
+    read_database_url: str | None = None
     pool_size: int = 10
     limits: Limits = field(default_factory=Limits)
     migrate_on_start: bool = True
@@ -44,6 +46,7 @@ class Settings:
     def from_env(cls, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "database_url": os.environ.get("OPENPROFILES_DATABASE_URL", DEFAULT_DATABASE_URL),
+            "read_database_url": os.environ.get("OPENPROFILES_READ_DATABASE_URL", "").strip() or None,
             "pool_size": _int_env("OPENPROFILES_POOL_SIZE", 10, minimum=1),
             "limits": Limits(
                 max_profiles_per_user=_int_env("OPENPROFILES_MAX_PROFILES_PER_USER", 100, minimum=1),

@@ -104,8 +104,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        runtime.store = await open_store(DatabaseUrl.parse(settings.database_url),
-                                         pool_size=settings.pool_size)
+        read_url = settings.read_database_url
+        runtime.store = await open_store(
+            DatabaseUrl.parse(settings.database_url), pool_size=settings.pool_size,
+            read_url=DatabaseUrl.parse(read_url) if read_url else None,
+        )
         try:
             yield
         finally:

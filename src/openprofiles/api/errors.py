@@ -11,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain.errors import ProfilesError
-from ..store.errors import RetryableConflict
+from ..store.errors import RetryableConflict, is_unavailable
 
 log = logging.getLogger("openprofiles")
 _encode = msgspec.json.Encoder().encode
+# Seconds a client should wait after a 503: long enough for a database restart or failover.
+UNAVAILABLE_RETRY_AFTER = 2
 
 
 class ApiError(Exception):
@@ -46,6 +48,11 @@ def from_exception(error: Exception) -> Response:
     if isinstance(error, RetryableConflict):
         return error_response(409, "Conflict", "Conflicting concurrent write",
                               "The write raced with others too often; retry it.")
+    if is_unavailable(error):
+        log.warning("database unavailable: %s", error)
+        return error_response(503, "ServiceUnavailable", "Database unavailable",
+                              "The database cannot be reached; retry later.",
+                              {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
     log.exception("unhandled error", exc_info=error)
     return error_response(500, "InternalError", "Internal server error")
 

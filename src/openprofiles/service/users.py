@@ -104,7 +104,7 @@ async def get_user(store: Store, account_id: int, user_id: int) -> User:
     async def unit(tx: Transaction) -> User | None:
         return await tx.get_user(user_id)
 
-    user = await store.read(account_id, unit)
+    user = await store.read_stale(account_id, unit)
     if user is None:
         raise UserNotFound(f"No user has the id {user_id}.")
     return user
@@ -116,7 +116,7 @@ async def list_identities(store: Store, account_id: int, user_id: int) -> list[I
             return None
         return await tx.user_identities(user_id)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit)
     if found is None:
         raise UserNotFound(f"No user has the id {user_id}.")
     return found

@@ -4,6 +4,10 @@ Each unit of work runs on the event loop without yielding: the driver's calls ar
 synchronous, so no two units of one process interleave, and `BEGIN IMMEDIATE` takes the
 file's write lock up front so that units of other processes wait rather than fail midway.
 Lookups by key take microseconds, so blocking the loop for them costs less than a thread hop.
+
+`synchronous=FULL`: a write is on disk before its 2xx leaves, so a crash or a power loss
+keeps it. A file that stays locked past the busy timeout, or cannot be read or written, is
+`StoreUnavailable` (the API answers 503).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from .errors import RetryableConflict
+from .errors import RetryableConflict, StoreUnavailable
 from .sql import SqlTransaction
 
 T = TypeVar("T")
 
 _PARAM = re.compile(r"\$(\d+)")
 _MAX_ATTEMPTS = 5
+BUSY_TIMEOUT_MS = 10000
 
 
 def _qmark(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate memo
@@ -32,9 +37,9 @@ def _qmark(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a delib
 def connect(path: str) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute("PRAGMA busy_timeout=30000")
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA cache_size=-65536")
     return connection
 
@@ -78,22 +83,35 @@ class SqliteStore:
         finally:
             self.connection.execute("COMMIT")
 
+    async def read_stale(self, account_id: int,
+                         unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+        return await self.read(account_id, unit)
+
     async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
         for attempt in range(_MAX_ATTEMPTS):
-            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                self.connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise StoreUnavailable(str(error)) from error
             try:
                 result = await unit(SqlTransaction(self.driver, account_id))
+                self.connection.execute("COMMIT")
+                return result
             except sqlite3.IntegrityError as error:
-                self.connection.execute("ROLLBACK")
+                self._rollback()
                 if attempt == _MAX_ATTEMPTS - 1:
                     raise RetryableConflict(str(error)) from error
-                continue
+            except sqlite3.OperationalError as error:
+                self._rollback()
+                raise StoreUnavailable(str(error)) from error
             except BaseException:
-                self.connection.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self.connection.execute("COMMIT")
-            return result
         raise AssertionError("unreachable")
+
+    def _rollback(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
 
     async def close(self) -> None:
         self.connection.close()
