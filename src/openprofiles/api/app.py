@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         runtime.store = await open_store(
             DatabaseUrl.parse(settings.database_url), pool_size=settings.pool_size,
             read_url=DatabaseUrl.parse(read_url) if read_url else None,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         )
         try:
             yield

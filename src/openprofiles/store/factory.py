@@ -7,13 +7,16 @@ from .urls import DatabaseUrl
 
 
 async def open_store(url: DatabaseUrl, *, pool_size: int = 10,
-                     read_url: DatabaseUrl | None = None) -> Store:
+                     read_url: DatabaseUrl | None = None,
+                     busy_timeout_ms: int | None = None) -> Store:
     if read_url is not None and read_url.engine != url.engine:
         raise ValueError("the read database must be of the same engine as the database")
     if url.engine == "sqlite":
         from .sqlite import SqliteStore
 
-        return SqliteStore(url.sqlite_path)
+        if busy_timeout_ms is None:
+            return SqliteStore(url.sqlite_path)
+        return SqliteStore(url.sqlite_path, busy_timeout_ms=busy_timeout_ms)
     from .postgres import PostgresStore
 
     return await PostgresStore.open(

@@ -34,12 +34,12 @@ def _qmark(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a delib
     return converted
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     connection.execute("PRAGMA cache_size=-65536")
     return connection
 
@@ -71,9 +71,9 @@ class SqliteDriver:
 class SqliteStore:
     engine = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
-        self.connection = connect(path)
+        self.connection = connect(path, busy_timeout_ms)
         self.driver = SqliteDriver(self.connection)
 
     async def read(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
