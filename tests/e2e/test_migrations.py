@@ -11,7 +11,6 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
@@ -83,9 +82,7 @@ def test_every_key_leads_with_account_id_and_both_engines_agree(engine: str, wor
         reference.drop()
 
 
-def test_migrate_creates_a_missing_postgresql_database(engine: str) -> None:
-    if engine != "postgresql":
-        pytest.skip("SQLite creates its file by itself")
+def test_migrate_creates_a_missing_postgresql_database(postgresql: str) -> None:  # noqa: ARG001
     import psycopg
 
     name = f"openprofiles_test_{uuid.uuid4().hex[:12]}"

@@ -17,10 +17,8 @@ from .profile_support import PROFILES, query
 
 
 @pytest.fixture
-def primary(engine: str, work_dir: Path) -> Iterator[Database]:
-    if engine != "postgresql":
-        pytest.skip("read replicas are a PostgreSQL feature")
-    database = Database.create(engine, work_dir)
+def primary(postgresql: str, work_dir: Path) -> Iterator[Database]:
+    database = Database.create(postgresql, work_dir)
     cli(database.url, "migrate")
     yield database
     database.drop()
