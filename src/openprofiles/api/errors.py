@@ -6,8 +6,6 @@ import logging
 import secrets
 
 import msgspec
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain.errors import ProfilesError
@@ -48,23 +46,3 @@ def from_exception(error: Exception) -> Response:
                               "The write raced with others too often; retry it.")
     log.exception("unhandled error", exc_info=error)
     return error_response(500, "InternalError", "Internal server error")
-
-
-_HTTP_CODES = {
-    400: ("BadRequest", "Bad request"),
-    404: ("RouteNotFound", "No such route"),
-    405: ("MethodNotAllowed", "Method not allowed"),
-}
-
-
-async def http_exception(_request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)
-    code, title = _HTTP_CODES.get(error.status_code, ("ClientError", "Client error"))
-    detail = None
-    if error.status_code == 405:
-        detail = f"Allowed methods: {(error.headers or {}).get('Allow', '')}"
-    return error_response(error.status_code, code, title, detail, error.headers)
-
-
-async def any_exception(_request: Request, error: Exception) -> Response:
-    return from_exception(error)
