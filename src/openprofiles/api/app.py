@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from ..config import Settings
@@ -15,6 +14,7 @@ from ..store.urls import DatabaseUrl
 from . import events, openapi, profiles, users
 from .context import Runtime, endpoint
 from .ratelimit import RateLimit, counter_for
+from .responses import JsonResponse
 from .router import Route, Router
 
 
@@ -26,8 +26,8 @@ def routes(runtime: Runtime) -> list[Route]:
     def write(handler):  # type: ignore[no-untyped-def]
         return endpoint(runtime, handler, write=True)
 
-    async def openapi_document(_request: Request) -> Response:
-        return Response(openapi.document_bytes(), media_type="application/json")
+    async def openapi_document(_request: Request) -> JsonResponse:
+        return JsonResponse(openapi.document_bytes())
 
     return [
         Route("/api/v2/openapi", {"GET": openapi_document}),

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from ..domain.errors import ProfilesError
 from ..store.errors import RetryableConflict
+from .responses import JsonResponse
 
 log = logging.getLogger("openprofiles")
 _encode = msgspec.json.Encoder().encode
@@ -32,8 +33,7 @@ def error_response(status: int, code: str, title: str, detail: str | None = None
         error["detail"] = detail
     error["status"] = str(status)
     error["id"] = secrets.token_hex(8)
-    return Response(_encode({"errors": [error]}), status_code=status, headers=headers,
-                    media_type="application/json")
+    return JsonResponse(_encode({"errors": [error]}), status, headers)
 
 
 def from_exception(error: Exception) -> Response:

@@ -308,7 +308,7 @@ async def authenticate(store: Store, account_id: int, credential: Credential) ->
         return Authentication(found.account,
                               Principal(found.user, token.kind, frozenset(token.scopes.split())))
 
-    return await store.read(account_id, unit)
+    return await store.read(account_id, unit, single_statement=True)
 
 
 async def _authenticate_password(

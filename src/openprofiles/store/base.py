@@ -126,6 +126,13 @@ class Transaction(Protocol):
 class Store(Protocol):
     engine: str
 
-    async def read(self, account_id: int, unit: Callable[[Transaction], Awaitable[T]]) -> T: ...
+    async def read(
+        self, account_id: int, unit: Callable[[Transaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        """Runs `unit` on one consistent snapshot. A unit that runs a single statement says so:
+        one statement is atomic by itself, and skipping the explicit transaction saves its
+        round trips on the hottest paths (signing in, reading one profile)."""
+        ...
     async def write(self, account_id: int, unit: Callable[[Transaction], Awaitable[T]]) -> T: ...
     async def close(self) -> None: ...

@@ -63,8 +63,13 @@ class PostgresStore:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
         return cls(pool)
 
-    async def read(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+    async def read(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
         async with self.pool.acquire() as connection:
+            if single_statement:
+                return await unit(SqlTransaction(PostgresDriver(connection), account_id))
             async with connection.transaction(isolation="repeatable_read", readonly=True):
                 return await unit(SqlTransaction(PostgresDriver(connection), account_id))
 

@@ -71,7 +71,12 @@ class SqliteStore:
         self.connection = connect(path)
         self.driver = SqliteDriver(self.connection)
 
-    async def read(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+    async def read(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        if single_statement:
+            return await unit(SqlTransaction(self.driver, account_id))
         self.connection.execute("BEGIN")
         try:
             return await unit(SqlTransaction(self.driver, account_id))
