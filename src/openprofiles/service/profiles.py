@@ -70,7 +70,7 @@ async def get_by_id(store: Store, account_id: int, profile_id: str) -> Profile:
     async def unit(tx: Transaction) -> Profile | None:
         return await tx.get_profile(profile_id)
 
-    found = await store.read_stale(account_id, unit)
+    found = await store.read_stale(account_id, unit, single_statement=True)
     if found is None:
         raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
     return found
@@ -80,7 +80,7 @@ async def get_by_query(store: Store, account_id: int, query: IdentifierQuery) ->
     async def unit(tx: Transaction) -> Profile | None:
         return await tx.find_profile(query.source, query.profile_type, query.identifier)
 
-    found = await store.read_stale(account_id, unit)
+    found = await store.read_stale(account_id, unit, single_statement=True)
     if found is None:
         raise ProfileNotFound("No profile matches the identifier query.")
     return found

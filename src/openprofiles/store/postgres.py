@@ -46,8 +46,13 @@ _UNAVAILABLE = (
     asyncpg.InvalidAuthorizationSpecificationError,
 )
 # A pooled connection whose server side has gone (a restart, a terminated backend): nothing
-# it was sent can have committed, and a fresh connection may well work.
-_CONNECTION_LOST = (asyncpg.ConnectionDoesNotExistError, ConnectionResetError)
+# it was sent can have committed, and a fresh connection may well work. The driver reports
+# a session ended while idle either as a closed connection or, when the notice of the end
+# arrives as a statement starts, as an internal protocol state error; the pool discards
+# such a connection when it comes back.
+_CONNECTION_LOST = (
+    asyncpg.ConnectionDoesNotExistError, ConnectionResetError, asyncpg.InternalClientError,
+)
 
 RETRY_BUDGET_SECONDS = 10.0
 _FIRST_BACKOFF = 0.002
@@ -119,10 +124,13 @@ class PostgresStore:
         return cls(pool, replica)
 
     async def _read_on(self, pool: asyncpg.Pool, account_id: int,
-                       unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+                       unit: Callable[[SqlTransaction], Awaitable[T]],
+                       single_statement: bool) -> T:
         for attempt in range(2):
             try:
                 async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
+                    if single_statement:
+                        return await unit(SqlTransaction(PostgresDriver(connection), account_id))
                     async with connection.transaction(isolation="repeatable_read", readonly=True):
                         return await unit(SqlTransaction(PostgresDriver(connection), account_id))
             except _CONNECTION_LOST as error:
@@ -132,13 +140,18 @@ class PostgresStore:
                 raise StoreUnavailable(str(error) or type(error).__name__) from error
         raise AssertionError("unreachable")
 
-    async def read(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
-        return await self._read_on(self.pool, account_id, unit)
+    async def read(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        return await self._read_on(self.pool, account_id, unit, single_statement)
 
-    async def read_stale(self, account_id: int,
-                         unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+    async def read_stale(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
         """A read that may lag the latest commits: served by the read replica when one is set."""
-        return await self._read_on(self.replica or self.pool, account_id, unit)
+        return await self._read_on(self.replica or self.pool, account_id, unit, single_statement)
 
     async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
         backoff = _Backoff(RETRY_BUDGET_SECONDS)

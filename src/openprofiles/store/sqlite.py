@@ -76,16 +76,23 @@ class SqliteStore:
         self.connection = connect(path, busy_timeout_ms)
         self.driver = SqliteDriver(self.connection)
 
-    async def read(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+    async def read(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        if single_statement:
+            return await unit(SqlTransaction(self.driver, account_id))
         self.connection.execute("BEGIN")
         try:
             return await unit(SqlTransaction(self.driver, account_id))
         finally:
             self.connection.execute("COMMIT")
 
-    async def read_stale(self, account_id: int,
-                         unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
-        return await self.read(account_id, unit)
+    async def read_stale(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        return await self.read(account_id, unit, single_statement=single_statement)
 
     async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
         for attempt in range(_MAX_ATTEMPTS):
