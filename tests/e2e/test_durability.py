@@ -1,6 +1,6 @@
 """A crash loses no acknowledged write and keeps no refused one.
 
-Several clients write through a server with two workers; the whole server is killed with
+Several clients write through a server with three workers; the whole server is killed with
 SIGKILL while they do; a new server on the same database must then show every write that was
 answered 2xx, with its content, and nothing of any write that was answered 4xx. Writes in
 flight at the kill got no answer, so either outcome is allowed for them.
@@ -21,6 +21,7 @@ from ..support import Api, Database, Server, cli, create_user, unique
 from .profile_support import PROFILES, get, query
 
 CLIENTS = 4
+WORKERS = 3
 
 
 @dataclass
@@ -78,7 +79,7 @@ def test_acknowledged_writes_survive_sigkill_and_refused_ones_leave_nothing(
     database = Database.create(engine, work_dir)
     cli(database.url, "migrate")
     admin = create_user(database.url, "admin")
-    server = Server(database, workers=2).start(work_dir)
+    server = Server(database, workers=WORKERS).start(work_dir)
     try:
         api = Api(server, admin)
         source = unique("crash")
@@ -109,7 +110,7 @@ def test_acknowledged_writes_survive_sigkill_and_refused_ones_leave_nothing(
         refused = [q for ledger in ledgers for q in ledger.refused]
         assert len(created) >= 60 and len(refused) >= 10
 
-        server = Server(database, workers=2).start(work_dir)
+        server = Server(database, workers=WORKERS).start(work_dir)
         api = Api(server, admin)
         with api.client() as client:
             for identifier, step in created.items():

@@ -1,6 +1,6 @@
 """Races between concurrent writers, through several server processes on one database.
 
-Each test starts a server with two workers, so that the writers race in separate processes
+Each test starts a server with three workers, so that the writers race in separate processes
 and only the database can order them. Every assertion is a property that any serial order of
 the same requests satisfies, and that a lost update, a torn write or a split identity breaks.
 """
@@ -19,7 +19,7 @@ import pytest
 from ..support import Api, Database, Server, cli, create_user, unique
 from .profile_support import PROFILES, assert_error, create, email, get, identities, query
 
-WORKERS = 2
+WORKERS = 3
 STANDARD = {"email", "phone_number"}
 
 
