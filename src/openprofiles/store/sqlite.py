@@ -1,8 +1,10 @@
-"""The SQLite backend: one file, WAL, foreign keys on, one connection per process.
+"""The SQLite backend: one file, WAL, foreign keys on, a writing and a reading connection per process.
 
 Each unit of work runs on the event loop without yielding: the driver's calls are
 synchronous, so no two units of one process interleave, and `BEGIN IMMEDIATE` takes the
 file's write lock up front so that units of other processes wait rather than fail midway.
+Writes commit in groups (see `SqliteStore.write`): one commit and one disk sync serve every
+write that was ready in the same turn of the event loop.
 Lookups by key take microseconds, so blocking the loop for them costs less than a thread hop.
 
 `synchronous=FULL`: a write is on disk before its 2xx leaves, so a crash or a power loss
@@ -12,6 +14,7 @@ keeps it. A file that stays locked past the busy timeout, or cannot be read or w
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -63,9 +66,26 @@ class SqliteDriver:
         self.connection.executemany(_qmark(sql), rows)
 
     async def next_id(self, table: str) -> int:
-        # Safe without a sequence: the write lock is held for the whole transaction.
-        row = self.connection.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()
+        # Safe without a sequence: the write lock is held for the whole transaction. Ids are
+        # unique across accounts; the maximum is taken per account, one step down each
+        # (account_id, id) key, as a plain MAX(id) reads the whole key.
+        row = self.connection.execute(
+            f"SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0) + 1"
+            " FROM accounts a"
+        ).fetchone()
         return int(row[0])
+
+
+class _Batch:
+    """The write transaction a process has open: the units that ran in it, and the commit
+    they all wait for before answering."""
+
+    __slots__ = ("committed", "active", "closing")
+
+    def __init__(self, committed: asyncio.Future[None]) -> None:
+        self.committed = committed
+        self.active = 0
+        self.closing = False
 
 
 class SqliteStore:
@@ -73,20 +93,25 @@ class SqliteStore:
 
     def __init__(self, path: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
+        # Writes and reads on separate connections, so that a read never sees the rows of a
+        # batch that has not committed yet.
         self.connection = connect(path, busy_timeout_ms)
         self.driver = SqliteDriver(self.connection)
+        self.reader = connect(path, busy_timeout_ms)
+        self.read_driver = SqliteDriver(self.reader)
+        self._batch: _Batch | None = None
 
     async def read(
         self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
         single_statement: bool = False,
     ) -> T:
         if single_statement:
-            return await unit(SqlTransaction(self.driver, account_id))
-        self.connection.execute("BEGIN")
+            return await unit(SqlTransaction(self.read_driver, account_id))
+        self.reader.execute("BEGIN")
         try:
-            return await unit(SqlTransaction(self.driver, account_id))
+            return await unit(SqlTransaction(self.read_driver, account_id))
         finally:
-            self.connection.execute("COMMIT")
+            self.reader.execute("COMMIT")
 
     async def read_stale(
         self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
@@ -95,30 +120,82 @@ class SqliteStore:
         return await self.read(account_id, unit, single_statement=single_statement)
 
     async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+        """Group commit: the units that are ready to run in one turn of the event loop share one
+        transaction, each inside its own savepoint, and one commit (one fsync) at the end of
+        the turn. A unit's caller hears of its result only after that commit, so a 2xx still
+        means the write is on disk; a refused unit rolls back to its savepoint alone."""
+        batch = self._batch or self._begin()
+        batch.active += 1
+        try:
+            result = await self._run(account_id, unit)
+        finally:
+            batch.active -= 1
+            if batch.closing and batch.active == 0:
+                self._commit(batch)
+        await asyncio.shield(batch.committed)
+        return result
+
+    def _begin(self) -> _Batch:
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from error
+        loop = asyncio.get_running_loop()
+        batch = self._batch = _Batch(loop.create_future())
+        # Runs after every task that is ready now: they join this batch first.
+        loop.call_soon(self._close, batch)
+        return batch
+
+    def _close(self, batch: _Batch) -> None:
+        batch.closing = True
+        if batch.active == 0:
+            self._commit(batch)
+
+    def _commit(self, batch: _Batch) -> None:
+        if self._batch is batch:
+            self._batch = None  # later writes start the next batch
+        if batch.committed.done():  # already committed by `close`
+            return
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            batch.committed.set_exception(StoreUnavailable(str(error)))
+            batch.committed.exception()  # retrieved: units that failed earlier never await it
+        else:
+            batch.committed.set_result(None)
+
+    async def _run(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
         for attempt in range(_MAX_ATTEMPTS):
-            try:
-                self.connection.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                raise StoreUnavailable(str(error)) from error
+            self.connection.execute("SAVEPOINT unit")
             try:
                 result = await unit(SqlTransaction(self.driver, account_id))
-                self.connection.execute("COMMIT")
-                return result
             except sqlite3.IntegrityError as error:
-                self._rollback()
+                self._undo()
                 if attempt == _MAX_ATTEMPTS - 1:
                     raise RetryableConflict(str(error)) from error
+                continue
             except sqlite3.OperationalError as error:
-                self._rollback()
+                self._undo()
                 raise StoreUnavailable(str(error)) from error
             except BaseException:
-                self._rollback()
+                self._undo()
                 raise
+            self.connection.execute("RELEASE unit")
+            return result
         raise AssertionError("unreachable")
+
+    def _undo(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK TO unit")
+            self.connection.execute("RELEASE unit")
 
     def _rollback(self) -> None:
         if self.connection.in_transaction:
             self.connection.execute("ROLLBACK")
 
     async def close(self) -> None:
+        if self._batch is not None:  # what a refused last unit left open: nothing to lose
+            self._commit(self._batch)
         self.connection.close()
+        self.reader.close()
