@@ -80,11 +80,12 @@ class _Batch:
     """The write transaction a process has open: the units that ran in it, and the commit
     they all wait for before answering."""
 
-    __slots__ = ("committed", "active", "closing")
+    __slots__ = ("committed", "active", "closing", "sealed")
 
     def __init__(self, committed: asyncio.Future[None]) -> None:
         self.committed = committed
         self.active = 0
+        self.sealed = False
         self.closing = False
 
 
@@ -95,11 +96,16 @@ class SqliteStore:
         self.path = path
         # Writes and reads on separate connections, so that a read never sees the rows of a
         # batch that has not committed yet.
-        self.connection = connect(path, busy_timeout_ms)
+        # The writer never waits inside SQLite for the file's lock: it asks again from the event
+        # loop (`_begin`), which meanwhile goes on serving reads.
+        self.connection = connect(path, busy_timeout_ms=0)
+        self.busy_timeout = busy_timeout_ms / 1000
         self.driver = SqliteDriver(self.connection)
         self.reader = connect(path, busy_timeout_ms)
         self.read_driver = SqliteDriver(self.reader)
         self._batch: _Batch | None = None
+        self._committing: asyncio.Future[None] | None = None
+        self._opening: asyncio.Future[None] | None = None
 
     async def read(
         self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
@@ -124,7 +130,14 @@ class SqliteStore:
         transaction, each inside its own savepoint, and one commit (one fsync) at the end of
         the turn. A unit's caller hears of its result only after that commit, so a 2xx still
         means the write is on disk; a refused unit rolls back to its savepoint alone."""
-        batch = self._batch or self._begin()
+        while self._batch is None:
+            if self._committing is not None:  # the writing connection is busy syncing
+                await asyncio.shield(self._committing)
+            elif self._opening is not None:  # another write is taking the lock: join it
+                await asyncio.shield(self._opening)
+            else:
+                await self._begin()
+        batch = self._batch
         batch.active += 1
         try:
             result = await self._run(account_id, unit)
@@ -135,16 +148,29 @@ class SqliteStore:
         await asyncio.shield(batch.committed)
         return result
 
-    def _begin(self) -> _Batch:
-        try:
-            self.connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise StoreUnavailable(str(error)) from error
+    async def _begin(self) -> None:
+        """Takes the file's write lock, waiting for other processes' batches without blocking
+        the loop, and opens the batch that the writes arriving meanwhile will join."""
         loop = asyncio.get_running_loop()
-        batch = self._batch = _Batch(loop.create_future())
-        # Runs after every task that is ready now: they join this batch first.
-        loop.call_soon(self._close, batch)
-        return batch
+        opened = self._opening = loop.create_future()
+        deadline = loop.time() + self.busy_timeout
+        pause = 0.0002
+        try:
+            while True:
+                try:
+                    self.connection.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as error:
+                    if "lock" not in str(error) or loop.time() >= deadline:
+                        raise StoreUnavailable(str(error)) from error
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.002)
+            batch = self._batch = _Batch(loop.create_future())
+            # Runs after every task that is ready now: they join this batch first.
+            loop.call_soon(self._close, batch)
+        finally:
+            self._opening = None
+            opened.set_result(None)
 
     def _close(self, batch: _Batch) -> None:
         batch.closing = True
@@ -152,18 +178,28 @@ class SqliteStore:
             self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:
+        """Commits in a worker thread: the disk sync takes longer than most requests, and the
+        loop meanwhile answers reads and prepares the writes of the next batch."""
         if self._batch is batch:
             self._batch = None  # later writes start the next batch
-        if batch.committed.done():  # already committed by `close`
+        if batch.sealed:  # already committing, by `close`
             return
-        try:
-            self.connection.execute("COMMIT")
-        except sqlite3.Error as error:
+        batch.sealed = True
+        loop = asyncio.get_running_loop()
+        free = self._committing = loop.create_future()
+        syncing = loop.run_in_executor(None, self.connection.execute, "COMMIT")
+        syncing.add_done_callback(lambda done: self._committed(batch, free, done.exception()))
+
+    def _committed(self, batch: _Batch, free: asyncio.Future[None],
+                   error: BaseException | None) -> None:
+        if error is None:
+            batch.committed.set_result(None)
+        else:
             self._rollback()
             batch.committed.set_exception(StoreUnavailable(str(error)))
             batch.committed.exception()  # retrieved: units that failed earlier never await it
-        else:
-            batch.committed.set_result(None)
+        self._committing = None
+        free.set_result(None)
 
     async def _run(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
         for attempt in range(_MAX_ATTEMPTS):
@@ -197,5 +233,7 @@ class SqliteStore:
     async def close(self) -> None:
         if self._batch is not None:  # what a refused last unit left open: nothing to lose
             self._commit(self._batch)
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
         self.connection.close()
         self.reader.close()
