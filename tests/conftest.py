@@ -43,6 +43,13 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def postgresql() -> str:
+    """For tests of what only PostgreSQL has (replicas, creating a database): they run once."""
+    require_engine("postgresql")
+    return "postgresql"
+
+
+@pytest.fixture(scope="session")
 def api(engine: str, work_dir: Path) -> Iterator[Api]:
     """One server per engine for the whole session; tests keep apart by unique identifiers."""
     database = Database.create(engine, work_dir)

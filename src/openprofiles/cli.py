@@ -101,10 +101,13 @@ def main() -> None:
               help="Server processes sharing the port.")
 @click.option("--pool-size", default=None, type=click.IntRange(1, 1000),
               help="Database connections per worker (PostgreSQL).")
+@click.option("--read-database", "read_database_url", envvar="OPENPROFILES_READ_DATABASE_URL",
+              default=None, help="A read replica (postgresql://) for the GET paths that "
+                                 "tolerate a replica's lag; see docs/scaling.md.")
 @click.option("--log-level", default="warning", show_default=True, envvar="OPENPROFILES_LOG_LEVEL",
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(database_url: str, host: str, port: int, workers: int, pool_size: int | None,
-          log_level: str) -> None:
+          read_database_url: str | None, log_level: str) -> None:
     """Run the server (applies pending migrations first).
 
     Rate limits: OPENPROFILES_RATE_LIMIT=N requests a minute per account (off by default);
@@ -117,6 +120,10 @@ def serve(database_url: str, host: str, port: int, workers: int, pool_size: int 
     except InvalidSetting as error:
         _fail(str(error))
     url = _parse_url(database_url)
+    if read_database_url:
+        if _parse_url(read_database_url).engine != "postgresql" or url.engine != "postgresql":
+            _fail("--read-database needs PostgreSQL for both the database and its replica")
+        os.environ["OPENPROFILES_READ_DATABASE_URL"] = read_database_url
     _migrate(url)
     os.environ["OPENPROFILES_DATABASE_URL"] = database_url
     if pool_size is not None:

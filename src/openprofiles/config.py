@@ -31,7 +31,11 @@ def _int_env(name: str, default: int, *, minimum: int = 0) -> int:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # A read replica of the database for the GET paths that tolerate staleness (PostgreSQL).
+    read_database_url: str | None = None
     pool_size: int = 10
+    # How long a SQLite write waits for another process's write lock before answering 503.
+    sqlite_busy_timeout_ms: int = 10000
     limits: Limits = field(default_factory=Limits)
     migrate_on_start: bool = True
     # Requests a minute per account; 0 turns rate limiting off (the default).
@@ -44,7 +48,9 @@ class Settings:
     def from_env(cls, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "database_url": os.environ.get("OPENPROFILES_DATABASE_URL", DEFAULT_DATABASE_URL),
+            "read_database_url": os.environ.get("OPENPROFILES_READ_DATABASE_URL", "").strip() or None,
             "pool_size": _int_env("OPENPROFILES_POOL_SIZE", 10, minimum=1),
+            "sqlite_busy_timeout_ms": _int_env("OPENPROFILES_SQLITE_BUSY_TIMEOUT_MS", 10000),
             "limits": Limits(
                 max_profiles_per_user=_int_env("OPENPROFILES_MAX_PROFILES_PER_USER", 100, minimum=1),
                 max_sources=_int_env("OPENPROFILES_MAX_SOURCES", 50, minimum=1),

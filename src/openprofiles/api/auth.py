@@ -80,6 +80,21 @@ def credential_of(request: Request) -> Credential:
     header = request.headers.get("authorization")
     if not header:
         raise unauthorized()
+    # A client sends the same header on every request: parsing it once per process is
+    # enough. Only valid-looking headers are kept, and only so many.
+    credential = _parsed.get(header)
+    if credential is None:
+        credential = _parse(header)
+        if len(_parsed) >= 1024:
+            _parsed.clear()
+        _parsed[header] = credential
+    return credential
+
+
+_parsed: dict[str, Credential] = {}
+
+
+def _parse(header: str) -> Credential:
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.requests import Request
@@ -16,6 +17,24 @@ JSON_TYPES = frozenset({"application/json"})
 MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 # curl's `-d` labels a body as a form unless told otherwise; such a body is read as JSON too.
 _LENIENT_TYPES = frozenset({"application/x-www-form-urlencoded"})
+
+
+def query_value(request: Request, name: str) -> str | None:
+    """The last value of `name` in the query string, as the framework's query parameters
+    give it, without decoding every parameter into a mapping first."""
+    raw = request.scope["query_string"]
+    if not raw:
+        return None
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:
+        pairs = [(key, value) for key, _, value in (p.partition("=") for p in text.split("&") if p)]
+    found = None
+    for key, value in pairs:
+        if key == name:
+            found = value
+    return found
 
 
 def _too_large() -> ApiError:

@@ -62,7 +62,7 @@ def endpoint(
             assert store is not None, "the store opens at startup"
             account_id = await runtime.accounts.account_id(store, request.headers.get("host"))
             found = await auth.authenticate(store, account_id, request)
-            assert found.principal is not None
+            assert found.principal is not None and found.account is not None
             auth.require(found.principal, write=write, agents_only=agents_only)
             return await handler(
                 Call(request, store, runtime.settings, found.account, found.principal)

@@ -6,15 +6,16 @@ import logging
 import secrets
 
 import msgspec
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain.errors import ProfilesError
-from ..store.errors import RetryableConflict
+from ..store.errors import RetryableConflict, is_unavailable
+from .responses import JsonResponse
 
 log = logging.getLogger("openprofiles")
 _encode = msgspec.json.Encoder().encode
+# Seconds a client should wait after a 503: long enough for a database restart or failover.
+UNAVAILABLE_RETRY_AFTER = 2
 
 
 class ApiError(Exception):
@@ -34,8 +35,7 @@ def error_response(status: int, code: str, title: str, detail: str | None = None
         error["detail"] = detail
     error["status"] = str(status)
     error["id"] = secrets.token_hex(8)
-    return Response(_encode({"errors": [error]}), status_code=status, headers=headers,
-                    media_type="application/json")
+    return JsonResponse(_encode({"errors": [error]}), status, headers)
 
 
 def from_exception(error: Exception) -> Response:
@@ -46,25 +46,10 @@ def from_exception(error: Exception) -> Response:
     if isinstance(error, RetryableConflict):
         return error_response(409, "Conflict", "Conflicting concurrent write",
                               "The write raced with others too often; retry it.")
+    if is_unavailable(error):
+        log.warning("database unavailable: %s", error)
+        return error_response(503, "ServiceUnavailable", "Database unavailable",
+                              "The database cannot be reached; retry later.",
+                              {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
     log.exception("unhandled error", exc_info=error)
     return error_response(500, "InternalError", "Internal server error")
-
-
-_HTTP_CODES = {
-    400: ("BadRequest", "Bad request"),
-    404: ("RouteNotFound", "No such route"),
-    405: ("MethodNotAllowed", "Method not allowed"),
-}
-
-
-async def http_exception(_request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)
-    code, title = _HTTP_CODES.get(error.status_code, ("ClientError", "Client error"))
-    detail = None
-    if error.status_code == 405:
-        detail = f"Allowed methods: {(error.headers or {}).get('Allow', '')}"
-    return error_response(error.status_code, code, title, detail, error.headers)
-
-
-async def any_exception(_request: Request, error: Exception) -> Response:
-    return from_exception(error)

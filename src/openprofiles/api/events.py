@@ -18,12 +18,13 @@ from ..service import events
 from . import render
 from .bodies import member, read_json
 from .context import Call
+from .responses import JsonResponse
 
 _PAGE_KEYS = ("page[after]", "page[before]")
 
 
 def _json(document: Any, status: int = 200) -> Response:
-    return Response(render.encode(document), status_code=status, media_type="application/json")
+    return JsonResponse(render.encode(document), status)
 
 
 def _user_id(call: Call) -> int:

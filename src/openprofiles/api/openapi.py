@@ -115,10 +115,11 @@ ULID: Json = {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$",
 STATUS_OF = {
     "BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
     "Conflict": "409", "PayloadTooLarge": "413", "UnsupportedMediaType": "415",
-    "UnprocessableEntity": "422", "TooManyRequests": "429",
+    "UnprocessableEntity": "422", "TooManyRequests": "429", "ServiceUnavailable": "503",
 }
 # Failures every authenticated operation can give.
-AUTH_FAILURES = ("Unauthorized", "Forbidden", "TooManyRequests")
+# Every one of them reads the database, so each can find it unavailable.
+AUTH_FAILURES = ("Unauthorized", "Forbidden", "TooManyRequests", "ServiceUnavailable")
 # Failures every operation with a JSON request body can give.
 BODY_FAILURES = ("BadRequest", "PayloadTooLarge", "UnsupportedMediaType")
 
@@ -298,6 +299,10 @@ def _responses() -> Json:
         "UnsupportedMediaType": error_response("The body's media type is not accepted."),
         "UnprocessableEntity": error_response("A value that must be unique is taken."),
         "TooManyRequests": error_response("Over the rate limit (when rate limiting is enabled).", {
+            "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0},
+                            "description": "Seconds to wait."},
+        }),
+        "ServiceUnavailable": error_response("The database cannot be reached; retry later.", {
             "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0},
                             "description": "Seconds to wait."},
         }),

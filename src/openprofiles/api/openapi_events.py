@@ -30,12 +30,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "The write lost a race with concurrent writes too often; retry it.",
         413: "The body is over 1 MiB.",
         415: "The body is not JSON.",
+        503: "The database cannot be reached; retry later.",
     }
     return {str(status): _json(_ERRORS, descriptions[status]) for status in statuses}
 
 
-_TRACK_ERRORS = _errors(400, 401, 403, 404, 409, 413, 415)
-_LIST_ERRORS = _errors(400, 401, 403, 404)
+_TRACK_ERRORS = _errors(400, 401, 403, 404, 409, 413, 415, 503)
+_LIST_ERRORS = _errors(400, 401, 403, 404, 503)
 
 _USER_ID = {
     "name": "user_id", "in": "path", "required": True,

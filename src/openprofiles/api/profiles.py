@@ -9,17 +9,17 @@ from ..domain.identifiers import IdentifierQuery
 from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
 from ..service import profiles
 from . import render
-from .bodies import JSON_TYPES, MERGE_PATCH_TYPES, member, read_json
+from .bodies import JSON_TYPES, MERGE_PATCH_TYPES, member, query_value, read_json
 from .context import Call
+from .responses import EmptyResponse, JsonResponse
 
 
 def _one(profile: Profile, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(render.encode({"profile": render.profile(profile)}), status_code=status,
-                    headers=headers, media_type="application/json")
+    return JsonResponse(render.encode({"profile": render.profile(profile)}), status, headers)
 
 
 def _query(call: Call) -> IdentifierQuery:
-    return IdentifierQuery.parse(call.request.query_params.get("identifier"))
+    return IdentifierQuery.parse(query_value(call.request, "identifier"))
 
 
 def _profile_id(call: Call) -> str:
@@ -70,7 +70,7 @@ async def patch_by_query(call: Call) -> Response:
 
 async def delete_by_query(call: Call) -> Response:
     await profiles.delete_by_query(call.store, call.account_id, _query(call))
-    return Response(status_code=204)
+    return EmptyResponse()
 
 
 async def get_by_id(call: Call) -> Response:
@@ -92,13 +92,12 @@ async def patch_by_id(call: Call) -> Response:
 
 async def delete_by_id(call: Call) -> Response:
     await profiles.delete_by_id(call.store, call.account_id, _profile_id(call))
-    return Response(status_code=204)
+    return EmptyResponse()
 
 
 async def list_for_user(call: Call) -> Response:
     found = await profiles.list_for_user(call.store, call.account_id, _user_id(call))
-    return Response(render.encode({"profiles": [render.profile(p) for p in found]}),
-                    media_type="application/json")
+    return JsonResponse(render.encode({"profiles": [render.profile(p) for p in found]}))
 
 
 async def put_for_user(call: Call) -> Response:

@@ -13,12 +13,12 @@ from . import render
 from .auth import forbidden
 from .bodies import member, read_json
 from .context import Call
+from .responses import JsonResponse
 
 
 def _json(document: Any, status: int = 200, location: str | None = None) -> Response:
     headers = {"Location": location} if location else None
-    return Response(render.encode(document), status_code=status, headers=headers,
-                    media_type="application/json")
+    return JsonResponse(render.encode(document), status, headers)
 
 
 def _user_id(call: Call) -> int:

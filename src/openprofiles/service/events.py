@@ -139,7 +139,7 @@ async def list_for_user(store: Store, account_id: int, user_id: int, query: Even
             return None
         return rules.page_of(await tx.user_events(user_id, query), query)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit)
     if found is None:
         raise UserNotFound(f"No user has the id {user_id}.")
     return found
@@ -153,7 +153,7 @@ async def list_for_profile(
             return None
         return rules.page_of(await tx.profile_events(profile_id, query), query)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit)
     if found is None:
         raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
     return found
@@ -170,7 +170,7 @@ async def list_for_query(
             return None
         return rules.page_of(await tx.profile_events(profile.id, query), query)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit)
     if found is None:
         raise ProfileNotFound("No profile matches the identifier query.")
     return found

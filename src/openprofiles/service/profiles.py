@@ -77,7 +77,7 @@ async def get_by_id(store: Store, account_id: int, profile_id: str) -> Profile:
     async def unit(tx: Transaction) -> Profile | None:
         return await tx.get_profile(profile_id)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit, single_statement=True)
     if found is None:
         raise ProfileNotFound(f"No profile has the id '{profile_id}'.")
     return found
@@ -87,7 +87,7 @@ async def get_by_query(store: Store, account_id: int, query: IdentifierQuery) ->
     async def unit(tx: Transaction) -> Profile | None:
         return await tx.find_profile(query.source, query.profile_type, query.identifier)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit, single_statement=True)
     if found is None:
         raise ProfileNotFound("No profile matches the identifier query.")
     return found
@@ -99,7 +99,7 @@ async def list_for_user(store: Store, account_id: int, user_id: int) -> list[Pro
             return None
         return await tx.user_profiles(user_id)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit)
     if found is None:
         raise UserNotFound(f"No user has the id {user_id}.")
     return found

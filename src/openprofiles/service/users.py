@@ -104,7 +104,7 @@ async def get_user(store: Store, account_id: int, user_id: int) -> User:
     async def unit(tx: Transaction) -> User | None:
         return await tx.get_user(user_id)
 
-    user = await store.read(account_id, unit)
+    user = await store.read_stale(account_id, unit)
     if user is None:
         raise UserNotFound(f"No user has the id {user_id}.")
     return user
@@ -116,7 +116,7 @@ async def list_identities(store: Store, account_id: int, user_id: int) -> list[I
             return None
         return await tx.user_identities(user_id)
 
-    found = await store.read(account_id, unit)
+    found = await store.read_stale(account_id, unit)
     if found is None:
         raise UserNotFound(f"No user has the id {user_id}.")
     return found
@@ -275,7 +275,7 @@ Credential = TokenCredential | PasswordCredential
 
 @dataclass(frozen=True, slots=True)
 class Authentication:
-    account: Account
+    account: Account | None  # known once the credentials are valid
     principal: Principal | None  # None: the credentials are not valid for this account
     reason: str = "The credentials are not valid."
 
@@ -297,22 +297,18 @@ async def authenticate(store: Store, account_id: int, credential: Credential) ->
     digest = hash_secret(credential.token)
 
     async def unit(tx: Transaction) -> Authentication:
-        account = await tx.account()
-        assert account is not None, "requests resolve to existing accounts"
-        record = await tx.token_by_hash(digest)
-        if (record is None or not hmac.compare_digest(record.token_hash, digest)
-                or record.revoked_at is not None or record.kind != credential.kind):
-            return Authentication(account, None)
-        user = await tx.get_user(record.user_id)
-        if user is None or not _can_sign_in(user):
-            return Authentication(account, None)
-        if credential.email is not None:
-            owner = await tx.user_by_email(credential.email)
-            if owner is None or owner.id != user.id:
-                return Authentication(account, None)
-        return Authentication(account, Principal(user, record.kind, frozenset(record.scopes.split())))
+        found = await tx.token_holder(digest, credential.email)
+        if (found is None or not hmac.compare_digest(found.token.token_hash, digest)
+                or found.token.revoked_at is not None or found.token.kind != credential.kind
+                or not _can_sign_in(found.user)):
+            return Authentication(None, None)
+        if credential.email is not None and found.email_owner != found.user.id:
+            return Authentication(None, None)
+        token = found.token
+        return Authentication(found.account,
+                              Principal(found.user, token.kind, frozenset(token.scopes.split())))
 
-    return await store.read(account_id, unit)
+    return await store.read(account_id, unit, single_statement=True)
 
 
 async def _authenticate_password(

@@ -37,6 +37,16 @@ class Account:
     password_access: bool
 
 
+@dataclass(slots=True)
+class TokenHolder:
+    """A token with its account and user, and the user (if any) that `email` names."""
+
+    account: Account
+    token: TokenRecord
+    user: User
+    email_owner: int | None
+
+
 class Transaction(Protocol):
     account_id: int
 
@@ -106,6 +116,9 @@ class Transaction(Protocol):
         self, user_id: int, kind: str, token_hash: str, scopes: str, now: int
     ) -> int: ...
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+    async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
+        """Everything signing in with a token needs, in one query: it runs on every request."""
+        ...
     async def token_account(self, token_id: int) -> int | None: ...
     async def revoke_token(self, token_id: int, now: int) -> bool: ...
 
@@ -113,6 +126,20 @@ class Transaction(Protocol):
 class Store(Protocol):
     engine: str
 
-    async def read(self, account_id: int, unit: Callable[[Transaction], Awaitable[T]]) -> T: ...
+    async def read(
+        self, account_id: int, unit: Callable[[Transaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        """Runs `unit` on one consistent snapshot. A unit that runs a single statement says so:
+        one statement is atomic by itself, and skipping the explicit transaction saves its
+        round trips on the hottest paths (signing in, reading one profile)."""
+        ...
+    async def read_stale(
+        self, account_id: int, unit: Callable[[Transaction], Awaitable[T]], *,
+        single_statement: bool = False,
+    ) -> T:
+        """A read that may lag the latest commits by a replica's delay: for the GET paths only,
+        never for credentials nor for a read that decides a write."""
+        ...
     async def write(self, account_id: int, unit: Callable[[Transaction], Awaitable[T]]) -> T: ...
     async def close(self) -> None: ...

@@ -7,3 +7,11 @@ class RetryableConflict(Exception):
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or refuses work."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether a driver error that escaped a store's own mapping means the database is away
+    (a SQLite file locked past the busy timeout, or unreadable)."""
+    import sqlite3
+
+    return isinstance(error, StoreUnavailable | sqlite3.OperationalError)

@@ -1,4 +1,11 @@
-"""Applies the schema migrations (Alembic) to a database given by its openprofiles URL."""
+"""Applies the schema migrations (Alembic) to a database given by its openprofiles URL.
+
+The same migrations run on both engines. Several workers or hosts may start at once: on
+PostgreSQL an advisory lock makes the others wait for the one that migrates; on SQLite the
+whole migration runs inside `BEGIN IMMEDIATE`, which holds the file's write lock, DDL included.
+A PostgreSQL database that does not exist yet is created first, through the server's
+maintenance database.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
 
 from .urls import DatabaseUrl
 
@@ -19,13 +27,60 @@ def _config() -> Config:
     return config
 
 
+class DatabaseMissing(Exception):
+    """The PostgreSQL database does not exist and cannot be created."""
+
+
+def create_missing_database(url: DatabaseUrl) -> bool:
+    """Creates the PostgreSQL database `url` names unless it exists; True if it created it."""
+    import psycopg
+    from psycopg import errors, sql
+
+    target = make_url(url.sqlalchemy)
+    name = target.database
+    if not name:
+        raise DatabaseMissing("the PostgreSQL URL names no database")
+    connect = dict(host=target.host, port=target.port, user=target.username,
+                   password=target.password, connect_timeout=10, **target.query)
+    try:
+        with psycopg.connect(dbname=name, **connect):
+            return False
+    except errors.InvalidCatalogName:
+        pass
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+    last: Exception | None = None
+    for maintenance in ("postgres", "template1"):
+        try:
+            with psycopg.connect(dbname=maintenance, autocommit=True, **connect) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                return True
+        except errors.DuplicateDatabase:
+            return False  # another process created it meanwhile
+        except psycopg.Error as error:
+            last = error
+    raise DatabaseMissing(
+        f"database {name!r} does not exist and could not be created: "
+        f"{str(last).splitlines()[0] if last else 'no maintenance database'}"
+    )
+
+
 def upgrade(url: DatabaseUrl) -> None:
+    if url.engine == "postgresql":
+        create_missing_database(url)
     engine = create_engine(url.sqlalchemy)
     if url.engine == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA busy_timeout=30000")
+            # The driver's own transaction handling would leave DDL outside any transaction.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
     try:
         with engine.begin() as connection:
             if url.engine == "postgresql":

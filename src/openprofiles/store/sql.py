@@ -15,7 +15,7 @@ import msgspec
 from ..domain.identifiers import Identifier
 from ..domain.profile import Profile
 from ..domain.users import Identity, IdentityKey, User
-from .base import Account, TokenRecord
+from .base import Account, TokenHolder, TokenRecord
 from .sql_events import EventQueries
 
 _identifiers_decoder = msgspec.json.Decoder(list[Identifier])
@@ -372,6 +372,28 @@ class SqlTransaction(EventQueries):
             self.account_id, token_hash,
         )
         return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5]) if row else None
+
+    async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
+        row = await self.driver.fetchrow(
+            "SELECT t.id, t.user_id, t.kind, t.scopes, t.revoked_at, t.token_hash,"
+            " a.subdomain, a.password_access,"
+            " u.id, u.name, u.email, u.role, u.people_access, u.external_id, u.active,"
+            " u.suspended, u.created_at, u.updated_at,"
+            " (SELECT i.user_id FROM user_identities i WHERE i.account_id = t.account_id"
+            "  AND i.match_type = 'email' AND i.match_value = $3 LIMIT 1)"
+            " FROM api_tokens t JOIN accounts a ON a.id = t.account_id"
+            " JOIN users u ON u.account_id = t.account_id AND u.id = t.user_id"
+            " WHERE t.account_id = $1 AND t.token_hash = $2",
+            self.account_id, token_hash, email.strip().lower() if email is not None else None,
+        )
+        if row is None:
+            return None
+        return TokenHolder(
+            account=Account(self.account_id, row[6], bool(row[7])),
+            token=TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5]),
+            user=_user_from_row(row[8:18]),
+            email_owner=row[18],
+        )
 
     async def token_account(self, token_id: int) -> int | None:
         """The account a token belongs to; token ids are unique across accounts."""

@@ -1,0 +1,142 @@
+"""Group commit on SQLite: writes that share a transaction still succeed or fail alone, and
+nobody reads or hears of a write before it is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from openprofiles.domain.errors import UserNotFound
+from openprofiles.domain.identifiers import IdentifierQuery
+from openprofiles.domain.limits import Limits
+from openprofiles.domain.profile import ProfileInput, parse_profile_input
+from openprofiles.service import profiles
+from openprofiles.service.users import DEFAULT_ACCOUNT_ID
+from openprofiles.store.migrate import upgrade
+from openprofiles.store.sqlite import SqliteStore
+from openprofiles.store.urls import DatabaseUrl
+
+ACCOUNT = DEFAULT_ACCOUNT_ID
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    file = tmp_path / "group.db"
+    upgrade(DatabaseUrl.parse(f"sqlite:///{file}"))
+    return str(file)
+
+
+def _query(email: str) -> IdentifierQuery:
+    return IdentifierQuery.parse(f"shop:customer:email:{email}")
+
+
+def _body() -> ProfileInput:
+    return parse_profile_input({"attributes": {"plan": "gold"}})
+
+
+def _committed_emails(path: str) -> set[str]:
+    with sqlite3.connect(path) as other_process:
+        rows = other_process.execute(
+            "SELECT value FROM profile_identifiers WHERE type = 'email'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_writes_of_one_turn_share_a_commit_and_fail_alone(path: str) -> None:
+    async def scenario() -> list[object]:
+        store = SqliteStore(path)
+        try:
+            writes = [
+                profiles.put_by_query(store, ACCOUNT, Limits(), _query(f"u{i}@example.com"), _body())
+                for i in range(20)
+            ]
+            # One write in the middle is refused inside its transaction: no such user.
+            writes.insert(10, profiles.put_by_query(
+                store, ACCOUNT, Limits(), _query("bad@example.com"), _body(), user_id=999_999))
+            return await asyncio.gather(*writes, return_exceptions=True)
+        finally:
+            await store.close()
+
+    results = asyncio.run(scenario())
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], UserNotFound)
+    assert all(isinstance(r, profiles.Written) and r.created for r in results if r not in refused)
+    emails = _committed_emails(path)
+    assert emails == {f"u{i}@example.com" for i in range(20)}
+
+
+def test_a_write_is_answered_only_once_another_connection_sees_it(path: str) -> None:
+    seen_on_answer: list[bool] = []
+
+    async def scenario() -> None:
+        store = SqliteStore(path)
+        try:
+            async def write_then_look(i: int) -> None:
+                email = f"seen{i}@example.com"
+                await profiles.put_by_query(store, ACCOUNT, Limits(), _query(email), _body())
+                seen_on_answer.append(email in _committed_emails(path))
+
+            await asyncio.gather(*(write_then_look(i) for i in range(10)))
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    assert seen_on_answer == [True] * 10
+
+
+def test_reads_do_not_see_a_batch_before_it_commits(path: str) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        store = SqliteStore(path)
+        try:
+            query = _query("pending@example.com")
+            write = asyncio.ensure_future(
+                profiles.put_by_query(store, ACCOUNT, Limits(), query, _body()))
+            await asyncio.sleep(0)  # the write ran its unit; its batch commits on a later turn
+            assert store._batch is not None or store._committing is not None
+            try:
+                await profiles.get_by_query(store, ACCOUNT, query)
+                before = True
+            except Exception:
+                before = False
+            await write
+            after = (await profiles.get_by_query(store, ACCOUNT, query)) is not None
+            return before, after
+        finally:
+            await store.close()
+
+    before, after = asyncio.run(scenario())
+    assert (before, after) == (False, True)
+
+
+def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
+    async def scenario() -> float:
+        store = SqliteStore(path)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, other.execute, "COMMIT")
+        started = loop.time()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        beat = asyncio.ensure_future(ticker())
+        try:
+            await profiles.put_by_query(store, ACCOUNT, Limits(), _query("late@example.com"), _body())
+            waited = loop.time() - started
+        finally:
+            beat.cancel()
+            await store.close()
+            other.close()
+        # The loop kept turning while the write waited for the lock.
+        assert ticks >= 10
+        return waited
+
+    assert asyncio.run(scenario()) >= 0.25
+    assert "late@example.com" in _committed_emails(path)
