@@ -241,10 +241,10 @@ def test_a_line_naming_a_taken_profile_id_is_refused(new_database: Callable[[], 
 
 
 @pytest.mark.slow
+# One engine is enough for the large file; the rules themselves are tested on both.
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_a_file_of_100000_profiles(fresh_api: Callable[..., Api], tmp_path: Path,
                                    engine: str) -> None:
-    if engine != "sqlite":
-        pytest.skip("one engine is enough for the large file; the rules are tested on both")
     api = fresh_api()
     generate(100_000, tmp_path / "big.ndjson", tmp_path / "keys.txt", seed=7)
     result = cli(api.database_url, "import", str(tmp_path / "big.ndjson"))
