@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import msgspec
 from starlette.requests import Request
@@ -21,19 +21,19 @@ _LENIENT_TYPES = frozenset({"application/x-www-form-urlencoded"})
 
 def query_value(request: Request, name: str) -> str | None:
     """The last value of `name` in the query string, as the framework's query parameters
-    give it, without decoding every parameter into a mapping first."""
+    give it, decoding only that value instead of every parameter into a mapping."""
     raw = request.scope["query_string"]
     if not raw:
         return None
-    text = raw.decode("latin-1")
-    if "%" in text or "+" in text:
-        pairs = parse_qsl(text, keep_blank_values=True)
-    else:
-        pairs = [(key, value) for key, _, value in (p.partition("=") for p in text.split("&") if p)]
     found = None
-    for key, value in pairs:
+    for part in raw.decode("latin-1").split("&"):
+        key, _, value = part.partition("=")
+        if "%" in key or "+" in key:
+            key = unquote_plus(key)
         if key == name:
             found = value
+    if found is not None and ("%" in found or "+" in found):
+        found = unquote_plus(found)
     return found
 
 
