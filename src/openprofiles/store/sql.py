@@ -365,14 +365,6 @@ class SqlTransaction(EventQueries):
         )
         return token_id
 
-    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        row = await self.driver.fetchrow(
-            "SELECT id, user_id, kind, scopes, revoked_at, token_hash FROM api_tokens"
-            " WHERE account_id = $1 AND token_hash = $2",
-            self.account_id, token_hash,
-        )
-        return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5]) if row else None
-
     async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
         row = await self.driver.fetchrow(
             "SELECT t.id, t.user_id, t.kind, t.scopes, t.revoked_at, t.token_hash,"
