@@ -6,6 +6,7 @@ CI=true, where a missing PostgreSQL is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .support import Api, Database, Server, create_user, postgres_available
+from .support import Api, postgres_available, served
 
 ENGINES = ["sqlite", "postgresql"]
 _pg_ok: bool | None = None
@@ -52,17 +53,8 @@ def postgresql() -> str:
 @pytest.fixture(scope="session")
 def api(engine: str, work_dir: Path) -> Iterator[Api]:
     """One server per engine for the whole session; tests keep apart by unique identifiers."""
-    database = Database.create(engine, work_dir)
-    from .support import cli
-
-    cli(database.url, "migrate")
-    admin = create_user(database.url, "admin")
-    server = Server(database).start(work_dir)
-    try:
-        yield Api(server, admin)
-    finally:
-        server.stop()
-        database.drop()
+    with served(engine, work_dir) as started:
+        yield started
 
 
 @pytest.fixture
@@ -74,19 +66,8 @@ def client(api: Api) -> Iterator[httpx.Client]:
 @pytest.fixture
 def fresh_api(engine: str, work_dir: Path) -> Iterator[Callable[..., Api]]:
     """Starts servers on new, empty databases, for tests of account-wide limits or crashes."""
-    started: list[tuple[Server, Database]] = []
+    with contextlib.ExitStack() as servers:
+        def start(workers: int = 1, env: dict[str, str] | None = None) -> Api:
+            return servers.enter_context(served(engine, work_dir, workers=workers, env=env))
 
-    def start(workers: int = 1, env: dict[str, str] | None = None) -> Api:
-        database = Database.create(engine, work_dir)
-        from .support import cli
-
-        cli(database.url, "migrate")
-        admin = create_user(database.url, "admin")
-        server = Server(database, workers=workers, env=env or {}).start(work_dir)
-        started.append((server, database))
-        return Api(server, admin)
-
-    yield start
-    for server, database in started:
-        server.stop()
-        database.drop()
+        yield start

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,3 +193,20 @@ class Api:
 def unique(prefix: str = "x") -> str:
     """A value no other test uses, so tests share one server without seeing each other."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def served(engine: str, work_dir: Path, *, workers: int = 1,
+           env: dict[str, str] | None = None) -> Iterator[Api]:
+    """A server on a new, migrated database with an admin; stopped and dropped afterwards."""
+    database = Database.create(engine, work_dir)
+    try:
+        cli(database.url, "migrate")
+        admin = create_user(database.url, "admin")
+        server = Server(database, workers=workers, env=env or {}).start(work_dir)
+        try:
+            yield Api(server, admin)
+        finally:
+            server.stop()
+    finally:
+        database.drop()

@@ -17,22 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..support import PG_ADMIN_DSN, Api, Database, Server, cli, create_user, unique
+from ..support import PG_ADMIN_DSN, Api, served, unique
 from .profile_support import PROFILES, assert_error, query
 
 
 @pytest.fixture
 def outage_api(engine: str, work_dir: Path) -> Iterator[Api]:
-    database = Database.create(engine, work_dir)
-    cli(database.url, "migrate")
-    admin = create_user(database.url, "admin")
-    server = Server(database, workers=1,
-                    env={"OPENPROFILES_SQLITE_BUSY_TIMEOUT_MS": "300"}).start(work_dir)
-    try:
-        yield Api(server, admin)
-    finally:
-        server.stop()
-        database.drop()
+    with served(engine, work_dir, env={"OPENPROFILES_SQLITE_BUSY_TIMEOUT_MS": "300"}) as api:
+        yield api
 
 
 def _admin_sql(*statements: str) -> None:

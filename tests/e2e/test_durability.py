@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..support import Api, Database, Server, cli, create_user, unique
+from ..support import Api, Server, unique
 from .profile_support import PROFILES, get, query
 
 CLIENTS = 4
@@ -74,44 +75,41 @@ def writer(api: Api, source: str, shared_email: str, number: int, stop: threadin
 
 @pytest.mark.slow
 def test_acknowledged_writes_survive_sigkill_and_refused_ones_leave_nothing(
-    engine: str, work_dir: Path
+    fresh_api: Callable[..., Api], work_dir: Path
 ) -> None:
-    database = Database.create(engine, work_dir)
-    cli(database.url, "migrate")
-    admin = create_user(database.url, "admin")
-    server = Server(database, workers=WORKERS).start(work_dir)
+    api = fresh_api(workers=WORKERS)
+    server, admin = api.server, api.admin
+    source = unique("crash")
+    shared_email = f"{unique('owned')}@example.com"
+    with api.client() as client:
+        other = client.post("/api/v2/users", json={"user": {
+            "name": "Owner", "identities": [{"type": "email", "value": shared_email}]}})
+        assert other.status_code == 201, other.text
+
+    stop = threading.Event()
+    ledgers = [Ledger() for _ in range(CLIENTS)]
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        futures = [pool.submit(writer, api, source, shared_email, n, stop, ledgers[n])
+                   for n in range(CLIENTS)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+            sum(len(ledger.created) for ledger in ledgers) < 60
+            or sum(len(ledger.refused) for ledger in ledgers) < 10
+        ):
+            time.sleep(0.02)
+        server.kill()
+        stop.set()
+        for future in futures:
+            future.result()
+
+    created = {q: step for ledger in ledgers for q, step in ledger.created.items()}
+    in_flight = {q: step for ledger in ledgers for q, step in ledger.in_flight.items()}
+    refused = [q for ledger in ledgers for q in ledger.refused]
+    assert len(created) >= 60 and len(refused) >= 10
+
+    restarted = Server(server.database, workers=WORKERS).start(work_dir)
     try:
-        api = Api(server, admin)
-        source = unique("crash")
-        shared_email = f"{unique('owned')}@example.com"
-        with api.client() as client:
-            other = client.post("/api/v2/users", json={"user": {
-                "name": "Owner", "identities": [{"type": "email", "value": shared_email}]}})
-            assert other.status_code == 201, other.text
-
-        stop = threading.Event()
-        ledgers = [Ledger() for _ in range(CLIENTS)]
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            futures = [pool.submit(writer, api, source, shared_email, n, stop, ledgers[n])
-                       for n in range(CLIENTS)]
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and (
-                sum(len(ledger.created) for ledger in ledgers) < 60
-                or sum(len(ledger.refused) for ledger in ledgers) < 10
-            ):
-                time.sleep(0.02)
-            server.kill()
-            stop.set()
-            for future in futures:
-                future.result()
-
-        created = {q: step for ledger in ledgers for q, step in ledger.created.items()}
-        in_flight = {q: step for ledger in ledgers for q, step in ledger.in_flight.items()}
-        refused = [q for ledger in ledgers for q in ledger.refused]
-        assert len(created) >= 60 and len(refused) >= 10
-
-        server = Server(database, workers=WORKERS).start(work_dir)
-        api = Api(server, admin)
+        api = Api(restarted, admin)
         with api.client() as client:
             for identifier, step in created.items():
                 response = get(client, identifier)
@@ -127,5 +125,4 @@ def test_acknowledged_writes_survive_sigkill_and_refused_ones_leave_nothing(
             assert client.put(PROFILES, params={"identifier": fresh},
                               json={"profile": {}}).status_code == 201
     finally:
-        server.stop()
-        database.drop()
+        restarted.stop()

@@ -14,7 +14,7 @@ import pytest
 
 from openprofiles.domain import limits
 
-from ..support import Api, Database, Server, cli, create_user, unique
+from ..support import Api, served, unique
 from .profile_support import (
     PROFILES, assert_error, create, email, get, new_user, patch, put, query, row_counts,
 )
@@ -360,18 +360,11 @@ MAX_PROFILES_PER_USER = 3
 def limited_api(engine: str, work_dir: Path) -> Iterator[Api]:
     """One server per engine on an empty database, with a small type and profiles-per-user limit
     (the 50-source limit stays at its default). Its tests do not depend on their order."""
-    database = Database.create(engine, work_dir)
-    cli(database.url, "migrate")
-    admin = create_user(database.url, "admin")
-    server = Server(database, env={
+    with served(engine, work_dir, env={
         "OPENPROFILES_MAX_TYPES": str(MAX_TYPES),
         "OPENPROFILES_MAX_PROFILES_PER_USER": str(MAX_PROFILES_PER_USER),
-    }).start(work_dir)
-    try:
-        yield Api(server, admin)
-    finally:
-        server.stop()
-        database.drop()
+    }) as api:
+        yield api
 
 
 def test_sources_and_types_per_account(limited_api: Api) -> None:

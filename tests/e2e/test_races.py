@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..support import Api, Database, Server, cli, create_user, unique
+from ..support import Api, served, unique
 from .profile_support import PROFILES, assert_error, create, email, get, identities, query
 
 WORKERS = 3
@@ -40,15 +40,8 @@ def race(api: Api, requests: list[Callable[[httpx.Client], httpx.Response]]) -> 
 @pytest.fixture(scope="module")
 def racing_api(engine: str, work_dir: Path) -> Iterator[Api]:
     """One server with several workers on a new database, shared by this module's races."""
-    database = Database.create(engine, work_dir)
-    cli(database.url, "migrate")
-    admin = create_user(database.url, "admin")
-    server = Server(database, workers=WORKERS).start(work_dir)
-    try:
-        yield Api(server, admin)
-    finally:
-        server.stop()
-        database.drop()
+    with served(engine, work_dir, workers=WORKERS) as api:
+        yield api
 
 
 def test_32_concurrent_creates_of_one_identifier_give_one_profile(racing_api: Api) -> None:
@@ -192,35 +185,26 @@ def test_concurrent_patch_and_put_lose_nothing_either_kept(racing_api: Api) -> N
 
 
 def test_concurrent_creates_for_one_user_never_pass_the_profile_limit(
-    engine: str, work_dir: Path
+    fresh_api: Callable[..., Api]
 ) -> None:
     """Ten creates for a user allowed three profiles: three succeed, whatever the order."""
-    database = Database.create(engine, work_dir)
-    cli(database.url, "migrate")
-    admin = create_user(database.url, "admin")
-    server = Server(database, workers=WORKERS,
-                    env={"OPENPROFILES_MAX_PROFILES_PER_USER": "3"}).start(work_dir)
-    try:
-        api = Api(server, admin)
-        with api.client() as client:
-            for _ in range(3):
-                user_id = client.post("/api/v2/users", json={"user": {"name": unique("U")}}
-                                      ).json()["user"]["id"]
-                source = unique("lim")
-                responses = race(api, [
-                    (lambda c, n=n: c.put(f"/api/v2/users/{user_id}/profiles",
-                                          params={"identifier": query(source, f"t{n}", "member_no",
-                                                                      unique("m"))},
-                                          json={"profile": {}}))
-                    for n in range(10)
-                ])
-                assert sorted(r.status_code for r in responses) == [201] * 3 + [400] * 7, [
-                    r.text for r in responses]
-                for response in responses:
-                    if response.status_code == 400:
-                        assert_error(response, 400, "ProfileLimitExceeded")
-                listed = client.get(f"/api/v2/users/{user_id}/profiles").json()["profiles"]
-                assert len(listed) == 3
-    finally:
-        server.stop()
-        database.drop()
+    api = fresh_api(workers=WORKERS, env={"OPENPROFILES_MAX_PROFILES_PER_USER": "3"})
+    with api.client() as client:
+        for _ in range(3):
+            user_id = client.post("/api/v2/users", json={"user": {"name": unique("U")}}
+                                  ).json()["user"]["id"]
+            source = unique("lim")
+            responses = race(api, [
+                (lambda c, n=n: c.put(f"/api/v2/users/{user_id}/profiles",
+                                      params={"identifier": query(source, f"t{n}", "member_no",
+                                                                  unique("m"))},
+                                      json={"profile": {}}))
+                for n in range(10)
+            ])
+            assert sorted(r.status_code for r in responses) == [201] * 3 + [400] * 7, [
+                r.text for r in responses]
+            for response in responses:
+                if response.status_code == 400:
+                    assert_error(response, 400, "ProfileLimitExceeded")
+            listed = client.get(f"/api/v2/users/{user_id}/profiles").json()["profiles"]
+            assert len(listed) == 3
