@@ -115,8 +115,10 @@ def _parse(header: str) -> Credential:
     return PasswordCredential(login, secret)
 
 
-async def authenticate(store: Store, account_id: int, request: Request) -> Authentication:
-    found = await users.authenticate(store, account_id, credential_of(request))
+async def authenticate(
+    store: Store, account_id: int, request: Request, signins: users.SignIns | None = None
+) -> Authentication:
+    found = await users.authenticate(store, account_id, credential_of(request), signins)
     if found.principal is None:
         raise unauthorized(found.reason)
     return found

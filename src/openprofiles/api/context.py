@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..config import Settings
-from ..service.users import Principal
+from ..service.users import Principal, SignIns
 from ..store.base import Account, Store
 from . import auth
 from .errors import from_exception
@@ -27,6 +27,7 @@ class Runtime:
         self.settings = settings
         self.store: Store | None = None
         self.accounts = auth.AccountDirectory()
+        self.signins = SignIns()
 
 
 @dataclass(slots=True)
@@ -61,7 +62,7 @@ def endpoint(
             store = runtime.store
             assert store is not None, "the store opens at startup"
             account_id = await runtime.accounts.account_id(store, request.headers.get("host"))
-            found = await auth.authenticate(store, account_id, request)
+            found = await auth.authenticate(store, account_id, request, runtime.signins)
             assert found.principal is not None and found.account is not None
             auth.require(found.principal, write=write, agents_only=agents_only)
             return await handler(

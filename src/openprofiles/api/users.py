@@ -60,7 +60,10 @@ async def get_user(call: Call) -> Response:
 
 
 async def me(call: Call) -> Response:
-    return _json({"user": render.user(call.principal.user, call.base_url)})
+    # Read afresh: the principal may come from a kept sign-in, and a user's details (its
+    # external id, say) change without ending the sign-in.
+    user = await users.get_user(call.store, call.account_id, call.principal.user.id)
+    return _json({"user": render.user(user, call.base_url)})
 
 
 async def list_identities(call: Call) -> Response:

@@ -290,25 +290,66 @@ def _decoy_password_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-async def authenticate(store: Store, account_id: int, credential: Credential) -> Authentication:
+class SignIns:
+    """Successful token sign-ins of one process, each with the account's credentials version
+    read in the same statement as the token.
+
+    While that version has not moved, nothing that could end the sign-in has committed, so a
+    request with the same credential needs one read of one row instead of the join of token,
+    user and account (store.base.Transaction.credentials_version). Failures are never kept:
+    a token created a moment ago signs in on its first request.
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, TokenCredential], tuple[int, Authentication]] = {}
+
+    def get(self, account_id: int, credential: TokenCredential) -> tuple[int, Authentication] | None:
+        return self._kept.get((account_id, credential))
+
+    def keep(self, account_id: int, credential: TokenCredential, version: int,
+             found: Authentication) -> None:
+        if len(self._kept) >= self.SIZE:  # bounded: credentials come from clients
+            self._kept.clear()
+        self._kept[(account_id, credential)] = (version, found)
+
+
+async def _credentials_version(tx: Transaction) -> int:
+    return await tx.credentials_version()
+
+
+async def authenticate(
+    store: Store, account_id: int, credential: Credential, signins: SignIns | None = None
+) -> Authentication:
     """Checks a credential against one account; a credential of another account fails."""
     if isinstance(credential, PasswordCredential):
         return await _authenticate_password(store, account_id, credential)
+    if signins is not None:
+        kept = signins.get(account_id, credential)
+        if kept is not None:
+            version, found = kept
+            if await store.read(account_id, _credentials_version, single_statement=True) == version:
+                return found
     digest = hash_secret(credential.token)
 
-    async def unit(tx: Transaction) -> Authentication:
+    async def unit(tx: Transaction) -> tuple[int, Authentication]:
         found = await tx.token_holder(digest, credential.email)
         if (found is None or not hmac.compare_digest(found.token.token_hash, digest)
                 or found.token.revoked_at is not None or found.token.kind != credential.kind
                 or not _can_sign_in(found.user)):
-            return Authentication(None, None)
+            return -1, Authentication(None, None)
         if credential.email is not None and found.email_owner != found.user.id:
-            return Authentication(None, None)
+            return -1, Authentication(None, None)
         token = found.token
-        return Authentication(found.account,
-                              Principal(found.user, token.kind, frozenset(token.scopes.split())))
+        return found.credentials_version, Authentication(
+            found.account, Principal(found.user, token.kind, frozenset(token.scopes.split()))
+        )
 
-    return await store.read(account_id, unit, single_statement=True)
+    version, found = await store.read(account_id, unit, single_statement=True)
+    if signins is not None and found.principal is not None:
+        signins.keep(account_id, credential, version, found)
+    return found
 
 
 async def _authenticate_password(

@@ -39,12 +39,14 @@ class Account:
 
 @dataclass(slots=True)
 class TokenHolder:
-    """A token with its account and user, and the user (if any) that `email` names."""
+    """A token with its account and user, the user (if any) that `email` names, and the
+    account's credentials version read with them."""
 
     account: Account
     token: TokenRecord
     user: User
     email_owner: int | None
+    credentials_version: int
 
 
 class Transaction(Protocol):
@@ -117,6 +119,10 @@ class Transaction(Protocol):
     ) -> int: ...
     async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
         """Everything signing in with a token needs, in one query: it runs on every request."""
+        ...
+    async def credentials_version(self) -> int:
+        """Raised in the transaction of every change that can end a sign-in: revoking a token,
+        a user's state, the account's password access. -1 for an unknown account."""
         ...
     async def token_account(self, token_id: int) -> int | None: ...
     async def revoke_token(self, token_id: int, now: int) -> bool: ...

@@ -321,6 +321,8 @@ class SqlTransaction(EventQueries):
             " WHERE account_id = $1 AND id = $2",
             self.account_id, user_id, active, suspended, now,
         )
+        if changed:
+            await self._credentials_changed()
         return changed > 0
 
     # Accounts and credentials. The accounts table is the one table not keyed by account.
@@ -353,7 +355,21 @@ class SqlTransaction(EventQueries):
 
     async def set_password_access(self, enabled: bool) -> None:
         await self.driver.execute(
-            "UPDATE accounts SET password_access = $2 WHERE id = $1", self.account_id, enabled
+            "UPDATE accounts SET password_access = $2,"
+            " credentials_version = credentials_version + 1 WHERE id = $1",
+            self.account_id, enabled,
+        )
+
+    async def credentials_version(self) -> int:
+        row = await self.driver.fetchrow(
+            "SELECT credentials_version FROM accounts WHERE id = $1", self.account_id
+        )
+        return int(row[0]) if row else -1
+
+    async def _credentials_changed(self) -> None:
+        await self.driver.execute(
+            "UPDATE accounts SET credentials_version = credentials_version + 1 WHERE id = $1",
+            self.account_id,
         )
 
     async def insert_token(self, user_id: int, kind: str, token_hash: str, scopes: str, now: int) -> int:
@@ -368,7 +384,7 @@ class SqlTransaction(EventQueries):
     async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
         row = await self.driver.fetchrow(
             "SELECT t.id, t.user_id, t.kind, t.scopes, t.revoked_at, t.token_hash,"
-            " a.subdomain, a.password_access,"
+            " a.subdomain, a.password_access, a.credentials_version,"
             " u.id, u.name, u.email, u.role, u.people_access, u.external_id, u.active,"
             " u.suspended, u.created_at, u.updated_at,"
             " (SELECT i.user_id FROM user_identities i WHERE i.account_id = t.account_id"
@@ -383,8 +399,9 @@ class SqlTransaction(EventQueries):
         return TokenHolder(
             account=Account(self.account_id, row[6], bool(row[7])),
             token=TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5]),
-            user=_user_from_row(row[8:18]),
-            email_owner=row[18],
+            user=_user_from_row(row[9:19]),
+            email_owner=row[19],
+            credentials_version=int(row[8]),
         )
 
     async def token_account(self, token_id: int) -> int | None:
@@ -398,4 +415,6 @@ class SqlTransaction(EventQueries):
             " AND revoked_at IS NULL",
             self.account_id, token_id, now,
         )
+        if changed:
+            await self._credentials_changed()
         return changed > 0
