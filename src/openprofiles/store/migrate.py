@@ -9,6 +9,7 @@ maintenance database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -66,7 +67,15 @@ def create_missing_database(url: DatabaseUrl) -> bool:
     )
 
 
-def upgrade(url: DatabaseUrl) -> None:
+def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
+    _migrate(url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(url: DatabaseUrl, revision: str) -> None:
+    _migrate(url, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(url: DatabaseUrl, action: Callable[[Config], None]) -> None:
     if url.engine == "postgresql":
         create_missing_database(url)
     engine = create_engine(url.sqlalchemy)
@@ -88,7 +97,7 @@ def upgrade(url: DatabaseUrl) -> None:
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7165301)")
             config = _config()
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            action(config)
     finally:
         engine.dispose()
 
