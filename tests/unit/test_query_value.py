@@ -26,3 +26,18 @@ CASES = [
 def test_matches_the_framework(query: str) -> None:
     request = Request({"type": "http", "query_string": query.encode("latin-1")})
     assert query_value(request, "identifier") == QueryParams(query).get("identifier")
+
+
+UNQUOTE_CASES = [
+    "", "plain", "a+b", "%41%42", "%e2%82%ac", "%E2%82", "%ZZ%4", "%", "100%", "%%41",
+    "caf\u00e9%20ok", "%F0%9F%98%80+x", "%00", "a%2Bb%2bc", "%C3%28", "%3A%3a:",
+]
+
+
+@pytest.mark.parametrize("text", UNQUOTE_CASES)
+def test_unquote_plus_matches_the_standard_library(text: str) -> None:
+    from urllib.parse import unquote_plus as standard
+
+    from openprofiles.api.bodies import unquote_plus
+
+    assert unquote_plus(text) == standard(text)

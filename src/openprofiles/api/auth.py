@@ -55,14 +55,19 @@ class AccountDirectory:
     def __init__(self) -> None:
         self._known: dict[str, int] = {}
         self._unknown: dict[str, float] = {}
+        # The answers for whole Host headers: clients send the same one on every request.
+        self._hosts: dict[str | None, int] = {}
 
     async def account_id(self, store: Store, host: str | None) -> int:
-        subdomain = subdomain_of(host)
-        if subdomain is None:
-            return users.DEFAULT_ACCOUNT_ID
-        known = self._known.get(subdomain)
+        known = self._hosts.get(host)
         if known is not None:
             return known
+        subdomain = subdomain_of(host)
+        if subdomain is None:
+            return self._remember(host, users.DEFAULT_ACCOUNT_ID)
+        known = self._known.get(subdomain)
+        if known is not None:
+            return self._remember(host, known)
         now = time.monotonic()
         if self._unknown.get(subdomain, 0.0) > now:
             return users.DEFAULT_ACCOUNT_ID
@@ -73,7 +78,13 @@ class AccountDirectory:
             self._unknown[subdomain] = now + self.MISS_SECONDS
             return users.DEFAULT_ACCOUNT_ID
         self._known[subdomain] = account.id
-        return account.id
+        return self._remember(host, account.id)
+
+    def _remember(self, host: str | None, account_id: int) -> int:
+        if len(self._hosts) >= 1024:  # bounded: Host is chosen by the client
+            self._hosts.clear()
+        self._hosts[host] = account_id
+        return account_id
 
 
 def credential_of(request: Request) -> Credential:
