@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from openprofiles.domain.errors import UserNotFound
+from openprofiles.domain.errors import ProfileNotFound, UserNotFound
 from openprofiles.domain.identifiers import IdentifierQuery
 from openprofiles.domain.limits import Limits
 from openprofiles.domain.profile import ProfileInput, parse_profile_input
 from openprofiles.service import profiles
 from openprofiles.service.users import DEFAULT_ACCOUNT_ID
 from openprofiles.store.migrate import upgrade
+from openprofiles.store.base import Transaction
 from openprofiles.store.sqlite import SqliteStore
 from openprofiles.store.urls import DatabaseUrl
 
@@ -87,27 +88,51 @@ def test_a_write_is_answered_only_once_another_connection_sees_it(path: str) -> 
 
 
 def test_reads_do_not_see_a_batch_before_it_commits(path: str) -> None:
-    async def scenario() -> tuple[bool, bool]:
+    query = _query("pending@example.com")
+
+    async def scenario() -> tuple[bool, bool, bool]:
         store = SqliteStore(path)
         try:
-            query = _query("pending@example.com")
-            write = asyncio.ensure_future(
-                profiles.put_by_query(store, ACCOUNT, Limits(), query, _body()))
-            await asyncio.sleep(0)  # the write ran its unit; its batch commits on a later turn
-            assert store._batch is not None or store._committing is not None
-            try:
-                await profiles.get_by_query(store, ACCOUNT, query)
-                before = True
-            except Exception:
-                before = False
-            await write
+            async def write_and_look(tx: Transaction) -> tuple[bool, bool]:
+                await profiles.put_in(tx, Limits(), query, _body())
+                # Inside the batch: the row is written but not committed.
+                try:
+                    await profiles.get_by_query(store, ACCOUNT, query)
+                    through_store = True
+                except ProfileNotFound:
+                    through_store = False
+                return through_store, "pending@example.com" in _committed_emails(path)
+
+            through_store, elsewhere = await store.write(ACCOUNT, write_and_look)
             after = (await profiles.get_by_query(store, ACCOUNT, query)) is not None
-            return before, after
+            return through_store, elsewhere, after
         finally:
             await store.close()
 
-    before, after = asyncio.run(scenario())
-    assert (before, after) == (False, True)
+    assert asyncio.run(scenario()) == (False, False, True)
+
+
+def test_a_unit_that_waits_for_anything_else_is_refused_alone(path: str) -> None:
+    async def scenario() -> list[object]:
+        store = SqliteStore(path)
+        try:
+            async def waits(tx: Transaction) -> None:
+                await profiles.put_in(tx, Limits(), _query("waits@example.com"), _body())
+                await asyncio.sleep(0)
+
+            return await asyncio.gather(
+                profiles.put_by_query(store, ACCOUNT, Limits(), _query("before@example.com"), _body()),
+                store.write(ACCOUNT, waits),
+                profiles.put_by_query(store, ACCOUNT, Limits(), _query("after@example.com"), _body()),
+                return_exceptions=True,
+            )
+        finally:
+            await store.close()
+
+    before, waited, after = asyncio.run(scenario())
+    assert isinstance(waited, RuntimeError)
+    assert isinstance(before, profiles.Written) and isinstance(after, profiles.Written)
+    assert _committed_emails(path) == {"before@example.com", "after@example.com"}
 
 
 def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
