@@ -27,23 +27,24 @@ async def users_matching(tx: Transaction, identifiers: Sequence[Identifier]) -> 
 async def owner_for_new_profile(
     tx: Transaction, identifiers: Sequence[Identifier], name: str, now: int,
     *, user_id: int | None = None,
-) -> int:
+) -> tuple[int, bool]:
     """The user a new profile belongs to: `user_id` if given, else the one its identifiers match,
-    else a new anonymous end-user."""
+    else a new anonymous end-user; and whether it is that new user, who then owns nothing and
+    none of whose identifiers another user holds."""
     matched = await users_matching(tx, identifiers)
     if user_id is not None:
         if matched - {user_id}:
             raise IdentifierInUse("A standard identifier of the profile belongs to another user.")
-        return user_id
+        return user_id, False
     if len(matched) > 1:
         raise IdentifiersForMultipleUsers("The identifiers belong to more than one user.")
     if matched:
-        return matched.pop()
+        return matched.pop(), False
     user = await tx.insert_user(
         name=name, email=None, role="end-user", people_access="full",
         external_id=None, password_hash=None, now=now,
     )
-    return user.id
+    return user.id, True
 
 
 async def check_profile_limit(tx: Transaction, user_id: int, limits: Limits) -> None:
@@ -54,10 +55,21 @@ async def check_profile_limit(tx: Transaction, user_id: int, limits: Limits) -> 
 
 
 async def grant_identities(
-    tx: Transaction, user_id: int, identifiers: Sequence[Identifier], now: int
+    tx: Transaction, user_id: int, identifiers: Sequence[Identifier], now: int,
+    *, new_user: bool = False,
 ) -> None:
-    """The user gains each standard identifier it lacks; one held by another user is refused."""
+    """The user gains each standard identifier it lacks; one held by another user is refused.
+
+    `new_user`: the user was just created because no user held any of these identifiers
+    (`owner_for_new_profile`), so there is nothing to look up again."""
     keys = identity_keys_of(identifiers)
+    if new_user:
+        for key in keys:
+            await tx.insert_identity(user_id, key.type, key.value, key, primary=False, now=now)
+        external_ids = external_ids_of(identifiers)
+        if external_ids:
+            await tx.set_external_id(user_id, external_ids[0], now)
+        return
     owners = await tx.users_for_identities(keys)
     for key in keys:
         owner = owners.get(key)

@@ -50,11 +50,12 @@ async def _create(
     attributes = _encoded_attributes(draft)
     await linking.check_identifiers_free(tx, source, profile_type, draft.identifiers)
     await linking.register_kind(tx, source, profile_type, limits)
-    draft.user_id = await linking.owner_for_new_profile(
+    draft.user_id, new_user = await linking.owner_for_new_profile(
         tx, draft.identifiers, draft.name, now, user_id=user_id
     )
-    await linking.check_profile_limit(tx, draft.user_id, limits)
-    await linking.grant_identities(tx, draft.user_id, draft.identifiers, now)
+    if not new_user:  # a new user owns no profile yet, and the limit is at least one
+        await linking.check_profile_limit(tx, draft.user_id, limits)
+    await linking.grant_identities(tx, draft.user_id, draft.identifiers, now, new_user=new_user)
     await tx.insert_profile(draft, attributes)
     return draft
 
