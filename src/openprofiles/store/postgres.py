@@ -70,6 +70,10 @@ class PostgresDriver:
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         return await self.connection.fetchrow(sql, *args)
 
+    async def fetchrow_kept(self, sql: str, *args: Any) -> Any:
+        # The server cannot tell cheaply that nothing changed: always asked.
+        return await self.connection.fetchrow(sql, *args)
+
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         return await self.connection.fetch(sql, *args)
 

@@ -56,11 +56,31 @@ def connect(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connec
 class SqliteDriver:
     engine = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, keeps_rows: bool = False) -> None:
         self.connection = connection
+        # Only a connection that never writes may keep rows: its `data_version` moves with
+        # every commit to the file, by any connection of any process, and nothing else.
+        self._keeps_rows = keeps_rows
+        self._kept: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        self._kept_at: int | None = None
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         return self.connection.execute(_qmark(sql), args).fetchone()
+
+    async def fetchrow_kept(self, sql: str, *args: Any) -> Any:
+        if not self._keeps_rows:
+            return self.connection.execute(_qmark(sql), args).fetchone()
+        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._kept_at:
+            self._kept.clear()
+            self._kept_at = version
+        key = (sql, args)
+        if key in self._kept:
+            return self._kept[key]
+        row = self.connection.execute(_qmark(sql), args).fetchone()
+        if len(self._kept) < 1024:
+            self._kept[key] = row
+        return row
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         return self.connection.execute(_qmark(sql), args).fetchall()
@@ -120,7 +140,7 @@ class SqliteStore:
         self.busy_timeout = busy_timeout_ms / 1000
         self.driver = SqliteDriver(self.connection)
         self.reader = connect(path, busy_timeout_ms)
-        self.read_driver = SqliteDriver(self.reader)
+        self.read_driver = SqliteDriver(self.reader, keeps_rows=True)
         self._pending: list[_Pending] = []
         # Set from the moment a batch is due until its commit is done: the writing connection
         # serves one batch at a time.
