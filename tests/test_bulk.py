@@ -262,3 +262,44 @@ def test_a_file_of_100000_profiles(fresh_api: Callable[..., Api], tmp_path: Path
             assert got["identifiers"][: len(expected["identifiers"])] == expected["identifiers"]
     exported_lines = cli(api.database_url, "export", "-").stdout.count("\n")
     assert exported_lines == 100_000
+
+
+def test_batches_parsed_in_a_second_process_give_what_one_batch_gives(
+    new_database: Callable[[], Database], tmp_path: Path
+) -> None:
+    # From the second batch on, lines are checked and drafted in a parsing process: with
+    # batches of four lines, nearly every line crosses from it.
+    texts = [*tricky_lines(),
+             line("shop", "customer", ("email", "huge@example.com"),
+                  attributes={"x": "a" * 70_000}),                                  # 16 too large
+             line("shop", "customer", ("email", "big@example.com"),
+                  attributes={"n": 123456789012345678901234567890, "f": 0.1}),      # 17 big int
+             line("shop", "customer", ("email", "uni@example.com"), name="Zoë 😀")]  # 18
+    path = tmp_path / "lines.ndjson"
+    path.write_text("\n".join(texts) + "\n")
+    whole, batched = new_database(), new_database()
+    one = cli(whole.url, "import", str(path), check=False)
+    many = cli(batched.url, "import", "--batch-size", "4", str(path), check=False)
+    assert one.returncode == many.returncode == EXIT_REFUSED
+    assert many.stdout == one.stdout == "created 9, replaced 1, refused 8\n"
+    assert many.stderr == one.stderr
+    assert "line 16: AttributesTooLarge: Attributes are at most" in many.stderr
+    assert content(exported(batched.url)) == content(exported(whole.url))
+    assert grouping(exported(batched.url)) == grouping(exported(whole.url))
+    big = next(p for p in exported(batched.url) if p["identifiers"][0]["value"] == "big@example.com")
+    assert big["attributes"] == {"n": 123456789012345678901234567890, "f": 0.1}
+
+
+def test_parsed_batches_cross_processes_unchanged() -> None:
+    from openprofiles.service.bulk import _pack, _unpack, parse_batch
+
+    raw = [(n, text.encode()) for n, text in enumerate(tricky_lines(), start=1)]
+    raw.append((99, line("s", "t", ("email", "x@example.com"), attributes={"n": 2**70}).encode()))
+    parsed = parse_batch(raw)
+    assert [r.line for r in parsed.refusals] == [8, 9, 10]
+    assert [r.line for r in parsed.draft_refusals] == [11]  # too many identifiers
+    assert _unpack(_pack(parsed)) == parsed  # with an integer beyond 64 bits
+    parsed.lines.pop()
+    parsed.drafted.pop()
+    packed = _pack(parsed)
+    assert packed[:1] == b"m" and _unpack(packed) == parsed
