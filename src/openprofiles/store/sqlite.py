@@ -50,6 +50,9 @@ def connect(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connec
     # 16 MiB of pages per connection, two connections per worker: the operating system's file
     # cache holds the rest of a large database, shared by every worker instead of copied.
     connection.execute("PRAGMA cache_size=-16384")
+    # Every write runs in a savepoint inside its batch's transaction, and SQLite copies each
+    # page a savepoint changes into a sub-journal first: in memory, not in a temporary file.
+    connection.execute("PRAGMA temp_store=MEMORY")
     return connection
 
 
