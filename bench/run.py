@@ -7,8 +7,10 @@
 
 Every scenario runs against openprofiles and, with the same Lua script, server and worker
 count, against a bare ASGI app (bench/bare_app.py) that answers with a fixed profile: the
-ratio between the two is what the issue's targets are stated in. Exits 1 when a target is
-missed (targets apply to SQLite; PostgreSQL figures are reported only).
+ratio between the two is what the issue's targets are stated in. The two are driven in turn,
+a few rounds each (`--rounds`), so that load from elsewhere on a shared machine weighs on both
+sides of the ratio alike; the large and small databases are compared the same way. Exits 1
+when a target is missed (targets apply to SQLite; PostgreSQL figures are reported only).
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ def _ms(text: str) -> float:
 
 def wrk(server: Server, script: str, keys: Path, auth: str, args: argparse.Namespace,
         duration: float) -> Measure:
-    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration}s",
+    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{max(1, round(duration))}s",
                "--latency", "-s", script, server.url, "--", str(keys), auth, uuid.uuid4().hex[:8]]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=LUA).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
@@ -272,9 +274,38 @@ def wrk(server: Server, script: str, keys: Path, auth: str, args: argparse.Names
     return Measure(rate, p50, p99, errors, requests)
 
 
-def measure(server: Server, script: str, keys: Path, auth: str, args: argparse.Namespace) -> Measure:
-    wrk(server, script, keys, auth, args, args.warmup)
-    return wrk(server, script, keys, auth, args, args.duration)
+@dataclass
+class Target:
+    """A server and what to send it: its key file and credentials."""
+
+    server: Server
+    keys: Path
+    auth: str
+
+
+def paired(script: str, first: Target, second: Target, args: argparse.Namespace) -> tuple[Measure, Measure]:
+    """Drives the two servers in turn, `args.rounds` rounds of an equal share of the duration
+    each, after a warm-up of each: on a shared machine, load that comes and goes then falls on
+    both alike, instead of on whichever ran while it lasted."""
+    for target in (first, second):
+        wrk(target.server, script, target.keys, target.auth, args, args.warmup)
+    share = args.duration / args.rounds
+    rounds: tuple[list[Measure], list[Measure]] = ([], [])
+    for _ in range(args.rounds):
+        for target, measured in zip((first, second), rounds):
+            measured.append(wrk(target.server, script, target.keys, target.auth, args, share))
+    return _combined(rounds[0]), _combined(rounds[1])
+
+
+def _combined(rounds: list[Measure]) -> Measure:
+    """The rate over all rounds, the median p50, the worst p99."""
+    return Measure(
+        rate=sum(m.rate for m in rounds) / len(rounds),
+        p50_ms=sorted(m.p50_ms for m in rounds)[len(rounds) // 2],
+        p99_ms=max(m.p99_ms for m in rounds),
+        errors=sum(m.errors for m in rounds),
+        requests=sum(m.requests for m in rounds),
+    )
 
 
 # The run
@@ -299,26 +330,27 @@ def bench_engine(engine: str, args: argparse.Namespace, out: Path) -> tuple[str,
     checked = engine == "sqlite" and not args.quick
     rows: list[Row] = []
     bare = bare_server(args.workers)
-    try:
-        ceilings = {name: measure(bare, script, getattr(big, keys), big.auth, args)
-                    for name, script, keys, _ in SCENARIOS}
-    finally:
-        bare.stop()
-    log(f"ceiling measured ({engine})")
     server = openprofiles_server(big.url, args.workers)
     try:
+        ceiling = Target(bare, big.ids, big.auth)
         for name, script, keys, target in SCENARIOS:
-            result = measure(server, script, getattr(big, keys), big.auth, args)
-            rows.append(Row(name, result, ceilings[name], target))
-            log(f"{name}: {result.rate:,.0f}/s (ceiling {ceilings[name].rate:,.0f}/s)")
+            ceiling.keys = getattr(big, keys)
+            ceiling_rate, result = paired(script, ceiling, Target(server, getattr(big, keys), big.auth), args)
+            rows.append(Row(name, result, ceiling_rate, target))
+            log(f"{name}: {result.rate:,.0f}/s (ceiling {ceiling_rate.rate:,.0f}/s)")
     finally:
-        server.stop()
+        bare.stop()
     small_server = openprofiles_server(small.url, args.workers)
     try:
-        small_rate = measure(small_server, "get_identifier.lua", small.queries, small.auth, args)
+        big_rate, small_rate = paired(
+            "get_identifier.lua", Target(server, big.queries, big.auth),
+            Target(small_server, small.queries, small.auth), args,
+        )
+        log(f"GET by identifier: {big_rate.rate:,.0f}/s on {profiles:,}, "
+            f"{small_rate.rate:,.0f}/s on {args.small:,}")
     finally:
         small_server.stop()
-    big_rate = next(r.result for r in rows if r.scenario == "GET by identifier")
+        server.stop()
 
     ok = True
     lines = [f"### {engine}: {profiles:,} profiles, {args.workers} workers, wrk {args.threads} threads "
@@ -385,8 +417,10 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000, help="profiles in the small database")
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "all"], default="all",
                         help="all: SQLite, and PostgreSQL when it is reachable")
-    parser.add_argument("--duration", type=float, default=10, help="seconds a scenario")
+    parser.add_argument("--duration", type=float, default=12, help="seconds a scenario")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up before each")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns a scenario's duration is split into, alternating the two servers")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
@@ -395,7 +429,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "out")
     args = parser.parse_args()
     if args.quick:
-        args.profiles, args.small, args.duration, args.warmup = 20_000, 2_000, 3, 1
+        args.profiles, args.small, args.duration, args.warmup, args.rounds = 20_000, 2_000, 3, 1, 1
         args.pg_profiles = min(args.pg_profiles, 20_000)
     args.out.mkdir(parents=True, exist_ok=True)
     engines = ["sqlite", "postgresql"] if args.engine == "all" else [args.engine]
