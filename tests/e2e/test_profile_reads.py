@@ -28,6 +28,26 @@ def test_profile_is_rendered_with_string_properties(api: Api) -> None:
     assert profile["attributes"] == {"n": 1, "nested": {"list": [1, None, "x"]}}
 
 
+def test_reads_send_stored_attributes_exactly_as_a_write_renders_them(api: Api) -> None:
+    # Reads pass the stored JSON on without decoding it: byte for byte what the write sent.
+    attributes = {"big": 123456789012345678901234567890, "neg": -0.0, "f": 1.5e300, "tiny": 1e-7,
+                  "text": "Zoë \u2028 \"quoted\" 😀", "empty": {}, "nested": [[], {"a": [None, True]}],
+                  "order": {"z": 1, "a": 2}}
+    address = email()
+    identifier = query("shop", "customer", "email", address)
+    with api.client() as client:
+        written = client.put(PROFILES, params={"identifier": identifier},
+                             json={"profile": {"name": "Zoë", "attributes": attributes,
+                                               "identifiers": [{"type": "phone_number",
+                                                                "value": "+1 555 0100"}]}})
+        assert written.status_code == 201, written.text
+        profile_id = written.json()["profile"]["id"]
+        by_id = client.get(f"{PROFILES}/{profile_id}")
+        by_query = client.get(PROFILES, params={"identifier": identifier})
+    assert by_id.content == by_query.content == written.content
+    assert written.json()["profile"]["attributes"] == attributes
+
+
 @pytest.mark.parametrize("suffix", ["", ".json"])
 def test_get_by_id(api: Api, suffix: str) -> None:
     with api.client() as client:
