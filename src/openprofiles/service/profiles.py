@@ -61,12 +61,17 @@ async def _create(
 
 
 async def save_changed(tx: Transaction, before: Profile, after: Profile) -> Profile:
-    """Stores a replaced or merged profile inside a unit of work (shared with the Events API)."""
+    """Stores a replaced or merged profile inside a unit of work (shared with the Events API).
+
+    Only identifiers the profile did not hold are checked and granted: those it holds were
+    checked when it gained them, and identities are never taken from a user, so nothing has
+    changed for them since."""
     attributes = _encoded_attributes(after)
-    await linking.check_identifiers_free(
-        tx, after.source, after.type, after.identifiers, profile_id=after.id
-    )
-    await linking.grant_identities(tx, after.user_id, after.identifiers, after.updated_at)
+    held = set(before.identifiers)
+    added = [identifier for identifier in after.identifiers if identifier not in held]
+    if added:
+        await linking.check_identifiers_free(tx, after.source, after.type, added, profile_id=after.id)
+        await linking.grant_identities(tx, after.user_id, added, after.updated_at)
     await tx.update_profile(after, attributes, before.identifiers)
     return after
 
