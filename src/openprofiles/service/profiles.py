@@ -8,7 +8,7 @@ import msgspec
 
 from ..domain import profile as rules
 from ..domain.errors import InvalidProfile, ProfileNotFound, UserNotFound
-from ..domain.identifiers import IdentifierQuery
+from ..domain.identifiers import Identifier, IdentifierQuery
 from ..domain.limits import Limits
 from ..domain.profile import Profile, ProfileInput
 from ..store.base import Store, Transaction
@@ -40,15 +40,18 @@ async def create_in(
 
 async def _create(
     tx: Transaction, limits: Limits, source: str, profile_type: str, data: ProfileInput,
-    user_id: int | None, profile_id: str,
+    user_id: int | None, profile_id: str, *, known_free: Identifier | None = None,
 ) -> Profile:
+    """`known_free`: an identifier the caller has just found no profile holding."""
     now = now_ms()
     draft = rules.new_profile(
         data, profile_id=profile_id, user_id=0, source=source,
         profile_type=profile_type, now=now,
     )
     attributes = _encoded_attributes(draft)
-    await linking.check_identifiers_free(tx, source, profile_type, draft.identifiers)
+    await linking.check_identifiers_free(
+        tx, source, profile_type, [i for i in draft.identifiers if i != known_free]
+    )
     await linking.register_kind(tx, source, profile_type, limits)
     draft.user_id, new_user = await linking.owner_for_new_profile(
         tx, draft.identifiers, draft.name, now, user_id=user_id
@@ -153,7 +156,7 @@ async def put_in(
         )
         created = await _create(
             tx, limits, query.source, query.profile_type, create, user_id,
-            profile_id or new_profile_id(),
+            profile_id or new_profile_id(), known_free=query.identifier,
         )
         return Written(created, True)
     if user_id is not None and existing.user_id != user_id:
