@@ -217,11 +217,11 @@ async def _apply_one(
 
 
 async def apply_batch(
-    tx: Transaction, limits: Limits, lines: list[Line],
-    drafted: dict[int, Profile | Refusal] | None = None,
+    tx: Transaction, limits: Limits, lines: list[Line], drafted: dict[int, Profile | Refusal],
 ) -> BatchResult:
     """Applies checked lines in one unit of work; runs again from the start if the store retries.
-    `drafted` holds the profile each line creates if it is new, made ahead by `parse_batch`."""
+    `drafted` holds, by line number, the profile each line creates if it is new, or the
+    refusal drafting it met, made ahead by `parse_batch`."""
     assert hasattr(tx, "driver"), "bulk writes need an SQL transaction"
     batch = BatchTransaction(tx)  # type: ignore[arg-type]
     result = BatchResult()
@@ -259,16 +259,11 @@ async def apply_batch(
         if line.number in touching:
             slow.append(line)
             continue
-        made = drafted.get(line.number) if drafted is not None else None
+        made = drafted[line.number]
         if isinstance(made, Refusal):
             result.refusals.append(made)
-        elif made is not None:
-            fast.append(_Draft(line, made, _encode(made.attributes)))
         else:
-            try:
-                fast.append(_draft(line, now))
-            except ProfilesError as error:
-                result.refusals.append(_refusal(line.number, error))
+            fast.append(_Draft(line, made, _encode(made.attributes)))
     slow.sort(key=lambda line: line.number)
     # Fast lines share no key with any stored record or other line, so applying them before
     # the slow ones gives the outcome of applying every line in order.
@@ -447,8 +442,9 @@ async def _import(
     on_refusal: Callable[[Refusal], None], on_progress: Callable[[int], None],
 ) -> ImportTotals:
     async for parsed, consumed in parsed_batches(batches):
-        async def unit(tx: Transaction, parsed: Parsed = parsed) -> BatchResult:
-            return await apply_batch(tx, limits, parsed.lines, parsed.drafts())
+        async def unit(tx: Transaction, lines: list[Line] = parsed.lines,
+                       drafted: dict[int, Profile | Refusal] = parsed.drafts()) -> BatchResult:
+            return await apply_batch(tx, limits, lines, drafted)
 
         result = await store.write(account_id, unit) if parsed.lines else BatchResult()
         totals.created += result.created

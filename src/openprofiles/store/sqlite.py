@@ -72,7 +72,7 @@ class SqliteDriver:
 
     async def fetchrow_kept(self, sql: str, *args: Any) -> Any:
         if not self._keeps_rows:
-            return self.connection.execute(_qmark(sql), args).fetchone()
+            return await self.fetchrow(sql, *args)
         version = self.connection.execute("PRAGMA data_version").fetchone()[0]
         if version != self._kept_at:
             self._kept.clear()
