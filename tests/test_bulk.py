@@ -290,6 +290,98 @@ def test_batches_parsed_in_a_second_process_give_what_one_batch_gives(
     assert big["attributes"] == {"n": 123456789012345678901234567890, "f": 0.1}
 
 
+def test_lines_joining_stored_users_are_applied_as_one_by_one(
+    new_database: Callable[[], Database], tmp_path: Path
+) -> None:
+    # Batches of one line each meet only stored users, which a batch joins in bulk; one batch
+    # of every line meets its own lines, which go through the service one by one. Both must
+    # end the same: identities and external ids gained, profile limits, refusals.
+    texts = [
+        line("shop", "customer", ("email", "z1@example.com")),                       # 1-4 kinds
+        line("crm", "contact", ("email", "z2@example.com")),
+        line("app", "device", ("device_id", "z3")),
+        line("web", "visitor", ("cookie", "z4")),
+        line("shop", "customer", ("email", "a@example.com")),                        # 5 user A
+        line("shop", "customer", ("email", "b@example.com")),                        # 6 user B
+        line("crm", "contact", ("external_id", "X-A"), ("email", "A@Example.com"),
+             ("phone_number", "+1")),                                                 # 7 A gains X-A, +1
+        line("app", "device", ("device_id", "d-a"), ("phone_number", "+1")),         # 8 A by phone
+        line("web", "visitor", ("external_id", "x-a")),                               # 9 A: over limit
+        line("crm", "contact", ("external_id", "X-B"), ("email", "b@example.com")),  # 10 B gains X-B
+        line("app", "device", ("device_id", "d-c"), ("external_id", "X-B"),
+             ("twitter", "@c")),                                                      # 11 B, gains @c
+        line("web", "visitor", ("cookie", "c1"), ("twitter", "@C")),                  # 12 B: over limit
+        line("web", "visitor", ("cookie", "c2"), ("email", "z1@example.com"),
+             ("email", "z2@example.com")),                                            # 13 two users
+        line("web", "visitor", ("cookie", "c3"), ("email", "z1@example.com")),        # 14 z1's user
+        line("web", "visitor", ("cookie", "c4"), ("email", "z2@example.com"),
+             ("device_id", "z3")),                                                    # 15 z2's user
+        line("shop", "customer", ("email", "z1@example.com"), attributes={"v": 1}),  # 16 replace
+    ]
+    path = tmp_path / "joining.ndjson"
+    path.write_text("\n".join(texts) + "\n")
+    limit = {"OPENPROFILES_MAX_PROFILES_PER_USER": "3"}
+    alone, together = new_database(), new_database()
+    one_by_one = cli(alone.url, "import", "--batch-size", "1", str(path), check=False, env=limit)
+    as_one = cli(together.url, "import", str(path), check=False, env=limit)
+    assert one_by_one.returncode == as_one.returncode == EXIT_REFUSED
+    assert one_by_one.stdout == as_one.stdout == "created 12, replaced 1, refused 3\n"
+    assert one_by_one.stderr == as_one.stderr
+    assert [text.split(":")[:2] for text in one_by_one.stderr.splitlines()] == [
+        ["line 9", " ProfileLimitExceeded"], ["line 12", " ProfileLimitExceeded"],
+        ["line 13", " IdentifiersForMultipleUsers"]]
+    assert content(exported(alone.url)) == content(exported(together.url))
+    assert grouping(exported(alone.url)) == grouping(exported(together.url))
+    by_first = {(p["source"], p["identifiers"][0]["value"]): p["user_id"] for p in exported(alone.url)}
+    assert by_first[("shop", "a@example.com")] == by_first[("crm", "X-A")] == by_first[("app", "d-a")]
+    assert by_first[("shop", "b@example.com")] == by_first[("crm", "X-B")] == by_first[("app", "d-c")]
+    assert by_first[("shop", "z1@example.com")] == by_first[("web", "c3")]
+    assert by_first[("crm", "z2@example.com")] == by_first[("web", "c4")] != by_first[("app", "z3")]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_an_import_killed_midway_keeps_whole_batches_and_can_be_run_again(
+    new_database: Callable[[], Database], tmp_path: Path, engine: str
+) -> None:
+    # Batches commit without waiting for the disk until the import ends: a killed import
+    # still leaves each batch whole or absent, and running it again completes it.
+    import sqlite3
+    import time
+
+    from .support import OPENPROFILES
+
+    database = new_database()
+    generate(30_000, tmp_path / "lines.ndjson")
+    path = database.url.removeprefix("sqlite:///")
+    started = subprocess.Popen(
+        [*OPENPROFILES, "import", "--database", database.url, "--batch-size", "500",
+         str(tmp_path / "lines.ndjson")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def count() -> int:
+        with sqlite3.connect(path) as reader:
+            return int(reader.execute("SELECT COUNT(*) FROM profiles").fetchone()[0])
+
+    deadline = time.monotonic() + 60
+    while count() < 2000 and started.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started.kill()
+    started.communicate()
+    kept = count()
+    assert kept % 500 == 0 and 0 < kept < 30_000
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        identifiers = reader.execute(
+            "SELECT COUNT(DISTINCT profile_id) FROM profile_identifiers").fetchone()[0]
+        orphans = reader.execute(
+            "SELECT COUNT(*) FROM profiles p WHERE NOT EXISTS"
+            " (SELECT 1 FROM users u WHERE u.account_id = p.account_id AND u.id = p.user_id)"
+        ).fetchone()[0]
+    assert identifiers == kept and orphans == 0
+    again = cli(database.url, "import", str(tmp_path / "lines.ndjson"))
+    assert again.stdout.strip() == f"created {30_000 - kept}, replaced {kept}, refused 0"
+    assert count() == 30_000
+
+
 def test_parsed_batches_cross_processes_unchanged() -> None:
     from openprofiles.service.bulk import _pack, _unpack, parse_batch
 
@@ -297,9 +389,9 @@ def test_parsed_batches_cross_processes_unchanged() -> None:
     raw.append((99, line("s", "t", ("email", "x@example.com"), attributes={"n": 2**70}).encode()))
     parsed = parse_batch(raw)
     assert [r.line for r in parsed.refusals] == [8, 9, 10]
-    assert [r.line for r in parsed.draft_refusals] == [11]  # too many identifiers
-    assert _unpack(_pack(parsed)) == parsed  # with an integer beyond 64 bits
-    parsed.lines.pop()
-    parsed.drafted.pop()
-    packed = _pack(parsed)
-    assert packed[:1] == b"m" and _unpack(packed) == parsed
+    assert [d.number for d in parsed.drafts if d.refusal is not None] == [11]  # too many identifiers
+    assert _unpack(_pack(parsed)) == parsed  # with an integer beyond 64 bits in attributes
+    big = parsed.drafts[-1]
+    assert big.attributes == '{"n":1180591620717411303424}'
+    # A line sharing a key with an earlier one, or holding two external ids, needs the service.
+    assert [d.number for d in parsed.drafts if d.needs_service] == [2, 4, 5, 6, 7, 12, 13, 14]

@@ -3,11 +3,11 @@
 Each line is a `PUT /api/v2/user_profiles?identifier=` whose query is the line's first
 identifier, under the same rules. Lines are applied a batch per transaction. Within a batch,
 lines that create a profile and share no key (identifier, identity, external id, user or
-profile id) with any other line of the batch or with a stored record are written together,
-a few statements for the whole batch; these are exactly the creates whose outcome the
-service would decide without reading anything but "not found". Every other line goes
-through the service itself, in order, in a savepoint of its own, so that a refused line
-leaves nothing behind and never stops the import.
+profile id) with any other line of the batch are written together, a few statements for the
+whole batch, when the stored records decide their outcome at a glance: none of their keys is
+stored (a new user), or only identities and the external id of one user, whom they join.
+Every other line goes through the service itself, in order, in a savepoint of its own, so
+that a refused line leaves nothing behind and never stops the import.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -30,9 +33,15 @@ from ..domain.limits import Limits
 from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
 from ..domain.users import external_id_key, external_ids_of, identity_keys_of
 from ..store.base import Store, Transaction
-from ..store.batch import BatchTransaction, NewRecords, prepare_for_import, profiles_in_id_order
+from ..store.batch import (
+    BatchTransaction,
+    NewRecords,
+    finish_import,
+    prepare_for_import,
+    profiles_in_id_order,
+)
 from ..store.sql import encode_identifiers
-from . import profiles
+from . import linking, profiles
 from .clock import new_profile_id, now_ms
 
 _decode = msgspec.json.Decoder().decode
@@ -122,75 +131,204 @@ def parse_line(number: int, raw: bytes) -> Line:
     )
 
 
-@dataclass(slots=True)
-class _Draft:
-    line: Line
-    profile: Profile
-    attributes: bytes
+class Draft(msgspec.Struct, array_like=True, gc=False):
+    """A checked line, with the records it writes if it creates a profile of its own: what the
+    writing process needs of it, in a form that crosses from the parsing process cheaply."""
+
+    index: int  # its place in its batch
+    number: int
+    # It shares a key with an earlier line of the batch, or holds more than one external id:
+    # only the service, applying the lines in order, can tell what it does.
+    needs_service: bool
+    source: str
+    type: str
+    id: str
+    named_id: bool  # the line gave the profile's id
+    user_id: int | None  # the line named its user
+    name: str
+    identifiers: str  # as stored
+    attributes: str  # as stored
+    created_at: int
+    external_id: str | None
+    identifier_keys: list[tuple[str, str, str, str]]
+    identity_keys: list[tuple[str, str]]
+    refusal: Refusal | None  # what drafting the new profile met, if the line creates one
+    group: int = 0  # lines that share keys, directly or through other lines, share a group
 
 
-def _draft(line: Line, now: int) -> _Draft:
-    """The profile the line creates if its query finds none, checked as the service checks it."""
-    profile = rules.new_profile(
-        line.data, profile_id=line.profile_id or new_profile_id(), user_id=0,
-        source=line.query.source, profile_type=line.query.profile_type, now=now,
+class Parsed(msgspec.Struct, array_like=True, gc=False):
+    drafts: list[Draft]
+    refusals: list[Refusal]
+
+
+def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
+    """The line, and the profile it creates if its query finds none, checked as the service
+    checks it."""
+    query = line.query
+    refusal: Refusal | None = None
+    identifiers = attributes = name = ""
+    profile_id = line.profile_id or new_profile_id()
+    try:
+        profile = rules.new_profile(
+            line.data, profile_id=profile_id, user_id=0,
+            source=query.source, profile_type=query.profile_type, now=now,
+        )
+        encoded = _encode(profile.attributes)
+        rules.check_attributes_size(len(encoded))
+        identifiers, attributes, name = encode_identifiers(profile.identifiers), encoded.decode(), profile.name
+    except ProfilesError as error:
+        refusal = _refusal(line.number, error)
+    return Draft(
+        index, line.number, needs_service, query.source, query.profile_type, profile_id,
+        line.profile_id is not None, line.user_id, name, identifiers, attributes, now,
+        line.external_ids[0] if line.external_ids else None,
+        line.identifier_keys, line.identity_keys, refusal,
     )
-    attributes = _encode(profile.attributes)
-    rules.check_attributes_size(len(attributes))
-    return _Draft(line, profile, attributes)
 
 
-async def _insert_new(
-    batch: BatchTransaction, drafts: list[_Draft], now: int, *, named_above: int
-) -> None:
-    """Writes the fast lines' records; new users' ids are above every user id the batch names,
-    so that none takes an id that a later line of the batch means for its own user."""
+def parse_batch(raw_lines: list[tuple[int, bytes]]) -> Parsed:
+    """Every check of `parse_line` for a batch, and the drafts: all that needs no database.
+
+    Lines that share a key are put in one group: whatever a line does to a stored user, it
+    does through keys, so a group can only change the stored users its own keys lead to."""
+    parsed = Parsed([], [])
+    now = now_ms()
+    group = list(range(len(raw_lines)))  # by line: a line of the same group, or itself
+
+    def root(index: int) -> int:
+        while group[index] != index:
+            group[index] = group[group[index]]
+            index = group[index]
+        return index
+
+    holders: tuple[dict[Any, int], ...] = ({}, {}, {}, {}, {})
+    for index, (number, raw) in enumerate(raw_lines):
+        try:
+            line = parse_line(number, raw)
+        except ProfilesError as error:
+            parsed.refusals.append(_refusal(number, error))
+            continue
+        shared = False
+        for keys, seen in zip((
+            line.identifier_keys, line.identity_keys, line.external_keys,
+            () if line.user_id is None else (line.user_id,),
+            () if line.profile_id is None else (line.profile_id,),
+        ), holders):
+            for key in keys:
+                other = seen.get(key)
+                if other is None:
+                    seen[key] = index
+                elif (joined := root(other)) != index:
+                    group[joined] = index
+                    shared = True
+        parsed.drafts.append(_drafted(index, line, now, shared or len(line.external_ids) > 1))
+    for draft in parsed.drafts:
+        draft.group = root(draft.index)
+    return parsed
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What stored records hold of a batch's keys, by the place of each line in the batch."""
+
+    touching: set[int]  # lines one of whose identifiers, or whose named user or id, is stored
+    owners: dict[int, set[int]]  # the users holding a line's identities or external id
+    held: dict[int, set[tuple[str, str]]]  # the identities of a line that some user holds
+    reached: dict[int, set[int]]  # the stored users a line's keys lead to, by group
+
+
+async def _stored(batch: BatchTransaction, drafts: list[Draft]) -> _Stored:
+    stored = _Stored(set(), {}, {}, {})
+    group = {d.index: d.group for d in drafts}
+
+    def reaches(index: int, user_id: int) -> None:
+        stored.reached.setdefault(group[index], set()).add(user_id)
+
+    for index, user_id in await batch.identifier_holders(
+        [(*key, d.index) for d in drafts for key in d.identifier_keys]
+    ):
+        stored.touching.add(index)
+        reaches(index, user_id)
+    for index, kind, value, user_id in await batch.identity_holders(
+        [(*key, d.index) for d in drafts for key in d.identity_keys]
+    ):
+        stored.owners.setdefault(index, set()).add(user_id)
+        stored.held.setdefault(index, set()).add((kind, value))
+        reaches(index, user_id)
+    for index, user_id in await batch.external_id_holders(
+        [(external_id_key(d.external_id), d.index) for d in drafts if d.external_id is not None]
+    ):
+        stored.owners.setdefault(index, set()).add(user_id)
+        reaches(index, user_id)
+    named_users = [d for d in drafts if d.user_id is not None]
+    if named_users:
+        users = await batch.stored_users([d.user_id for d in named_users])  # type: ignore[misc]
+        for draft in named_users:
+            if draft.user_id in users:
+                stored.touching.add(draft.index)
+                reaches(draft.index, draft.user_id)  # type: ignore[arg-type]
+    named_ids = [d for d in drafts if d.named_id]
+    if named_ids:
+        ids = await batch.stored_profiles([d.id for d in named_ids])
+        stored.touching.update(d.index for d in named_ids if d.id in ids)
+    return stored
+
+
+async def _insert(
+    batch: BatchTransaction, limits: Limits, new: list[Draft], linked: list[tuple[Draft, int]],
+    held: dict[int, set[tuple[str, str]]], now: int, *, named_above: int,
+) -> list[Refusal]:
+    """Writes the records of lines that create a profile for a new user (`new`) or for the one
+    stored user their identities match (`linked`); returns the linked lines that user's profile
+    limit refuses. New users' ids are above every user id the batch names, so that none takes
+    an id that a later line of the batch means for its own user."""
     account = batch.account_id
-    explicit = [d.line.user_id for d in drafts if d.line.user_id is not None]
-    user_ids = iter(await batch.reserve_ids(
-        "users", len(drafts) - len(explicit), above=named_above
-    ))
+    refusals: list[Refusal] = []
     records = NewRecords()
-    identity_count = 0
-    for draft in drafts:
-        profile = draft.profile
-        user_id = draft.line.user_id if draft.line.user_id is not None else next(user_ids)
-        profile.user_id = user_id
-        line = draft.line
+    identities: list[tuple[int, str, str]] = []
+    explicit = [d.user_id for d in new if d.user_id is not None]
+    user_ids = iter(await batch.reserve_ids("users", len(new) - len(explicit), above=named_above))
+    for draft in new:
+        user_id = draft.user_id if draft.user_id is not None else next(user_ids)
+        external_id = draft.external_id
         records.users.append((
-            account, user_id, profile.name,
-            line.external_ids[0] if line.external_ids else None,
-            line.external_keys[0] if line.external_keys else None, now,
+            account, user_id, draft.name, external_id,
+            external_id_key(external_id) if external_id is not None else None, now,
         ))
-        for kind, value in line.identity_keys:
-            records.identities.append((account, None, user_id, kind, value, now))
-        identity_count += len(line.identity_keys)
+        identities.extend((user_id, *key) for key in draft.identity_keys)
         records.profiles.append((
-            account, profile.id, user_id, profile.source, profile.type, profile.name,
-            encode_identifiers(profile.identifiers), draft.attributes.decode(), now,
+            account, draft.id, user_id, draft.source, draft.type, draft.name,
+            draft.identifiers, draft.attributes, draft.created_at,
         ))
-        records.identifiers.extend((account, *key, profile.id) for key in line.identifier_keys)
-    identity_ids = iter(await batch.reserve_ids("user_identities", identity_count))
-    records.identities = [(r[0], next(identity_ids), *r[2:]) for r in records.identities]
+        records.identifiers.extend((account, *key, draft.id) for key in draft.identifier_keys)
+    owners = await batch.users_to_link([user_id for _, user_id in linked]) if linked else {}
+    for draft, user_id in linked:
+        external_id, profile_count = owners[user_id]
+        try:
+            linking.check_profile_count(profile_count, limits)
+        except ProfilesError as error:
+            refusals.append(_refusal(draft.number, error))
+            continue
+        kept = held.get(draft.index, ())
+        identities.extend((user_id, *key) for key in draft.identity_keys if key not in kept)
+        if external_id is None and draft.external_id is not None:
+            records.external_ids.append((
+                account, user_id, draft.external_id, external_id_key(draft.external_id), now,
+            ))
+        records.profiles.append((
+            account, draft.id, user_id, draft.source, draft.type, draft.name,
+            draft.identifiers, draft.attributes, draft.created_at,
+        ))
+        records.identifiers.extend((account, *key, draft.id) for key in draft.identifier_keys)
+    identity_ids = await batch.reserve_ids("user_identities", len(identities))
+    records.identities = [
+        (account, identity_id, user_id, kind, value, now)
+        for identity_id, (user_id, kind, value) in zip(identity_ids, identities)
+    ]
     await batch.insert(records)
     if explicit:
         await batch.keep_sequence_above("users", max(explicit))
-
-
-async def _touching_stored(batch: BatchTransaction, lines: list[Line]) -> set[int]:
-    """The numbers of the lines that share a key with a stored record."""
-    identifiers = await batch.stored_identifiers([k for line in lines for k in line.identifier_keys])
-    identities = await batch.stored_identities([k for line in lines for k in line.identity_keys])
-    external = await batch.stored_external_ids([k for line in lines for k in line.external_keys])
-    users = await batch.stored_users([line.user_id for line in lines if line.user_id is not None])
-    profile_ids = await batch.stored_profiles([line.profile_id for line in lines if line.profile_id])
-    return {
-        line.number for line in lines
-        if any(k in identifiers for k in line.identifier_keys)
-        or any(k in identities for k in line.identity_keys)
-        or any(k in external for k in line.external_keys)
-        or line.user_id in users or line.profile_id in profile_ids
-    }
+    return refusals
 
 
 async def _apply_one(
@@ -209,68 +347,68 @@ async def _apply_one(
             f"The id '{line.profile_id}' belongs to another profile.", code="ProfileIdInUse"
         )
     if line.user_id is not None and not await batch.user_exists(line.user_id):
-        draft = _draft(line, now_ms())
-        await batch.insert_user_with_id(line.user_id, draft.profile.name, draft.profile.created_at)
+        draft = rules.new_profile(
+            line.data, profile_id=new_profile_id(), user_id=line.user_id,
+            source=query.source, profile_type=query.profile_type, now=now_ms(),
+        )
+        await batch.insert_user_with_id(line.user_id, draft.name, draft.created_at)
     return await profiles.put_in(
         tx, limits, query, line.data, user_id=line.user_id, profile_id=line.profile_id
     )
 
 
 async def apply_batch(
-    tx: Transaction, limits: Limits, lines: list[Line], drafted: dict[int, Profile | Refusal],
+    tx: Transaction, limits: Limits, raw_lines: list[tuple[int, bytes]], parsed: Parsed,
 ) -> BatchResult:
-    """Applies checked lines in one unit of work; runs again from the start if the store retries.
-    `drafted` holds, by line number, the profile each line creates if it is new, or the
-    refusal drafting it met, made ahead by `parse_batch`."""
+    """Applies a checked batch in one unit of work; runs again from the start if the store
+    retries. `raw_lines` is the batch as read, `parsed` what `parse_batch` made of it."""
     assert hasattr(tx, "driver"), "bulk writes need an SQL transaction"
     batch = BatchTransaction(tx)  # type: ignore[arg-type]
     result = BatchResult()
     now = now_ms()
     kinds = await batch.known_kinds()
-    seen_identifiers: set[tuple[str, str, str, str]] = set()
-    seen_identities: set[tuple[str, str]] = set()
-    seen_external: set[str] = set()
-    seen_ids: set[object] = set()
-    candidates: list[Line] = []
-    slow: list[Line] = []
-    for line in lines:
-        shared = (
-            any(k in seen_identifiers for k in line.identifier_keys)
-            or any(k in seen_identities for k in line.identity_keys)
-            or any(k in seen_external for k in line.external_keys)
-            or (line.user_id is not None and line.user_id in seen_ids)
-            or (line.profile_id is not None and line.profile_id in seen_ids)
-        )
-        seen_identifiers.update(line.identifier_keys)
-        seen_identities.update(line.identity_keys)
-        seen_external.update(line.external_keys)
-        seen_ids.update(i for i in (line.user_id, line.profile_id) if i is not None)
+    stored = await _stored(batch, parsed.drafts)
+    new: list[Draft] = []
+    linked: list[tuple[Draft, int]] = []
+    linked_users: set[int] = set()
+    slow: list[Draft] = []
+    # Lines written together go before the slow ones. A line that joins a stored user may go
+    # with them only if no slow line before it may have changed that user (its profile count,
+    # its external id), nor any other line joining it: not one whose keys lead to that user.
+    changed: set[int] = set()
+    for draft in parsed.drafts:
         # A new (source, type) counts against the account's limits: the service decides it.
-        # A second external id is not kept on a new user, so only the service can tell it is
-        # free of other users.
-        if shared or (line.query.source, line.query.profile_type) not in kinds \
-                or len(line.external_ids) > 1:
-            slow.append(line)
-        else:
-            candidates.append(line)
-    touching = await _touching_stored(batch, candidates) if candidates else set()
-    fast: list[_Draft] = []
-    for line in candidates:
-        if line.number in touching:
-            slow.append(line)
+        if draft.needs_service or draft.index in stored.touching \
+                or (draft.source, draft.type) not in kinds:
+            slow.append(draft)
+            changed |= stored.reached.get(draft.group, set())
             continue
-        made = drafted[line.number]
-        if isinstance(made, Refusal):
-            result.refusals.append(made)
+        owners = stored.owners.get(draft.index)
+        if not owners:
+            if draft.refusal is not None:
+                result.refusals.append(draft.refusal)
+            else:
+                new.append(draft)
+            continue
+        owner = next(iter(owners))
+        if len(owners) > 1 or draft.user_id is not None or draft.named_id \
+                or owner in changed or owner in linked_users:
+            slow.append(draft)
+            changed |= stored.reached.get(draft.group, set())
+        elif draft.refusal is not None:
+            result.refusals.append(draft.refusal)
         else:
-            fast.append(_Draft(line, made, _encode(made.attributes)))
-    slow.sort(key=lambda line: line.number)
-    # Fast lines share no key with any stored record or other line, so applying them before
-    # the slow ones gives the outcome of applying every line in order.
-    named = max((line.user_id for line in lines if line.user_id is not None), default=0)
-    await _insert_new(batch, fast, now, named_above=named)
-    result.created += len(fast)
-    for line in slow:
+            linked.append((draft, owner))
+            linked_users.add(owner)
+    # Lines written together share no key with any other line of the batch, and no slow line
+    # before one that joins a stored user changes that user: writing them first gives the
+    # outcome of applying every line in order.
+    named = max((d.user_id for d in parsed.drafts if d.user_id is not None), default=0)
+    refused = await _insert(batch, limits, new, linked, stored.held, now, named_above=named)
+    result.refusals.extend(refused)
+    result.created += len(new) + len(linked) - len(refused)
+    for draft in slow:
+        line = parse_line(draft.number, raw_lines[draft.index][1])
         await batch.savepoint("bulk_line")
         try:
             written = await _apply_one(batch, tx, limits, line)
@@ -287,59 +425,8 @@ async def apply_batch(
     return result
 
 
-@dataclass(slots=True)
-class Parsed:
-    """A batch of lines checked, and the profile each would create, made ahead of the
-    database work; in a form that crosses from the parsing process cheaply (MessagePack)."""
-
-    lines: list[Line]
-    drafted: list[Profile | None]  # aligned with `lines`; None where drafting refused the line
-    draft_refusals: list[Refusal]
-    refusals: list[Refusal]
-
-    def drafts(self) -> dict[int, Profile | Refusal]:
-        made: dict[int, Profile | Refusal] = {r.line: r for r in self.draft_refusals}
-        for line, profile in zip(self.lines, self.drafted):
-            if profile is not None:
-                made[line.number] = profile
-        return made
-
-
-def parse_batch(raw_lines: list[tuple[int, bytes]]) -> Parsed:
-    """Every check of `parse_line`, and `_draft`, for a batch: all that needs no database."""
-    parsed = Parsed([], [], [], [])
-    now = now_ms()
-    for number, raw in raw_lines:
-        try:
-            line = parse_line(number, raw)
-        except ProfilesError as error:
-            parsed.refusals.append(_refusal(number, error))
-            continue
-        parsed.lines.append(line)
-        try:
-            parsed.drafted.append(_draft(line, now).profile)
-        except ProfilesError as error:
-            parsed.drafted.append(None)
-            parsed.draft_refusals.append(_refusal(number, error))
-    return parsed
-
-
-_to_msgpack = msgspec.msgpack.Encoder().encode
-_from_msgpack = msgspec.msgpack.Decoder(Parsed).decode
-_to_json = msgspec.json.Encoder().encode
-_from_json = msgspec.json.Decoder(Parsed).decode
-
-
-def _pack(parsed: Parsed) -> bytes:
-    try:
-        return b"m" + _to_msgpack(parsed)
-    except OverflowError:  # an integer beyond 64 bits in some attribute: JSON holds any
-        return b"j" + _to_json(parsed)
-
-
-def _unpack(packed: bytes) -> Parsed:
-    body = memoryview(packed)[1:]
-    return _from_msgpack(body) if packed[:1] == b"m" else _from_json(body)
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(Parsed).decode
 
 
 def _parse_packed(raw_lines: list[tuple[int, bytes]]) -> bytes:
@@ -350,17 +437,26 @@ def _parse_packed(raw_lines: list[tuple[int, bytes]]) -> bytes:
 def _parser_started() -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """An import that is killed cannot stop its parser, which would wait for work forever
+    (it holds its own queue's both ends) and keep the import's output open."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 # Batches parsed ahead of the one being written: enough to keep the parser busy, few enough
 # that memory stays flat.
 _AHEAD = 2
 
+RawBatch = tuple[list[tuple[int, bytes]], int]
 
-async def parsed_batches(
-    batches: Iterable[tuple[list[tuple[int, bytes]], int]],
-) -> AsyncIterator[tuple[Parsed, int]]:
-    """The batches checked and drafted, in order, with the bytes read so far.
+
+async def parsed_batches(batches: Iterable[RawBatch]) -> AsyncIterator[tuple[list[tuple[int, bytes]], Parsed, int]]:
+    """The batches as read and as checked and drafted, in order, with the bytes read so far.
 
     Checking and drafting take about half of an import's processor time and need no database,
     so from the second batch on they run in a process of their own, a batch or two ahead of
@@ -371,26 +467,26 @@ async def parsed_batches(
         return
     second = next(pending, None)
     if second is None:
-        yield parse_batch(first[0]), first[1]
+        yield first[0], parse_batch(first[0]), first[1]
         return
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")  # nothing of this process's state is copied
     with ProcessPoolExecutor(1, mp_context=context, initializer=_parser_started) as parser:
-        ahead: deque[tuple[asyncio.Future[bytes], int]] = deque()
+        ahead: deque[tuple[asyncio.Future[bytes], RawBatch]] = deque()
 
-        def submit(batch: tuple[list[tuple[int, bytes]], int]) -> None:
-            ahead.append((loop.run_in_executor(parser, _parse_packed, batch[0]), batch[1]))
+        def submit(batch: RawBatch) -> None:
+            ahead.append((loop.run_in_executor(parser, _parse_packed, batch[0]), batch))
 
         submit(first)
         submit(second)
         for batch in pending:
             while len(ahead) >= _AHEAD:
-                packed, consumed = ahead.popleft()
-                yield _unpack(await packed), consumed
+                packed, (raw, consumed) = ahead.popleft()
+                yield raw, _unpack(await packed), consumed
             submit(batch)
         while ahead:
-            packed, consumed = ahead.popleft()
-            yield _unpack(await packed), consumed
+            packed, (raw, consumed) = ahead.popleft()
+            yield raw, _unpack(await packed), consumed
 
 
 def read_batches(stream: IO[bytes], size: int) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
@@ -430,10 +526,12 @@ async def import_lines(
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     try:
-        return await _import(store, account_id, limits, batches, totals, on_refusal, on_progress)
+        await _import(store, account_id, limits, batches, totals, on_refusal, on_progress)
     finally:
+        finish_import(store)
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+    return totals
 
 
 async def _import(
@@ -441,12 +539,12 @@ async def _import(
     batches: Iterable[tuple[list[tuple[int, bytes]], int]], totals: ImportTotals,
     on_refusal: Callable[[Refusal], None], on_progress: Callable[[int], None],
 ) -> ImportTotals:
-    async for parsed, consumed in parsed_batches(batches):
-        async def unit(tx: Transaction, lines: list[Line] = parsed.lines,
-                       drafted: dict[int, Profile | Refusal] = parsed.drafts()) -> BatchResult:
-            return await apply_batch(tx, limits, lines, drafted)
+    async for raw, parsed, consumed in parsed_batches(batches):
+        async def unit(tx: Transaction, raw: list[tuple[int, bytes]] = raw,
+                       parsed: Parsed = parsed) -> BatchResult:
+            return await apply_batch(tx, limits, raw, parsed)
 
-        result = await store.write(account_id, unit) if parsed.lines else BatchResult()
+        result = await store.write(account_id, unit) if parsed.drafts else BatchResult()
         totals.created += result.created
         totals.replaced += result.replaced
         for refusal in sorted(parsed.refusals + result.refusals, key=lambda r: r.line):

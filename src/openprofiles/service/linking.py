@@ -48,7 +48,12 @@ async def owner_for_new_profile(
 
 
 async def check_profile_limit(tx: Transaction, user_id: int, limits: Limits) -> None:
-    if await tx.count_user_profiles(user_id) >= limits.max_profiles_per_user:
+    check_profile_count(await tx.count_user_profiles(user_id), limits)
+
+
+def check_profile_count(owned: int, limits: Limits) -> None:
+    """A user who owns `owned` profiles may gain one more."""
+    if owned >= limits.max_profiles_per_user:
         raise ProfileLimitExceeded(
             f"A user may own at most {limits.max_profiles_per_user} profiles."
         )

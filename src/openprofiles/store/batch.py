@@ -1,14 +1,13 @@
 """Statements for bulk import and export: many records per statement, inside one transaction.
 
-The import writes new records with one `executemany` per table and relies on the store's
-unique keys to tell it when a record it assumed new already exists: the statements then fail
-as a whole, the caller rolls back to a savepoint and looks the keys up one by one.
+The import looks up which of a batch's keys are stored, a few hundred keys a statement, then
+writes the batch's new records with one `executemany` per table.
 """
 
 from __future__ import annotations
 
 import functools
-import sqlite3
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,18 @@ def _placeholders(width: int, count: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _indexed_placeholders(width: int, count: int) -> str:
+    """As `_placeholders`, where the last of each row is an integer (a line's place in its
+    batch), cast so that PostgreSQL knows its type."""
+    def row(i: int) -> str:
+        first = 2 + i * width
+        keys = [f"${first + j}" for j in range(width - 1)]
+        return "(" + ", ".join([*keys, f"CAST(${first + width - 1} AS INTEGER)"]) + ")"
+
+    return ", ".join(row(i) for i in range(count))
+
+
 # Page cache of an importing SQLite connection. Each batch inserts into indexes keyed by
 # identifier values, all over each index; once the indexes outgrow the cache, nearly every
 # insert reads a page back from the file. A fixed size keeps memory flat whatever the file's.
@@ -37,22 +48,34 @@ IMPORT_CACHE_MIB = 64
 
 
 def prepare_for_import(store: object) -> None:
-    """Settings of the store's own connection for the length of an import."""
+    """Settings of the store's own connection for the length of an import.
+
+    On SQLite, a commit does not wait for the disk (`synchronous=NORMAL`): a batch's commit
+    would otherwise wait for a sync of the write-ahead log, as long as the batch's own work.
+    A crash loses at most the last batches; `finish_import` makes every one durable at once."""
     connection = getattr(store, "connection", None)
     if getattr(store, "engine", None) == "sqlite" and connection is not None:
         connection.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_MIB * 1024}")
+        connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def conflict_errors() -> tuple[type[BaseException], ...]:
-    """What a driver raises when an insert meets a unique key."""
-    errors: list[type[BaseException]] = [sqlite3.IntegrityError]
+def finish_import(store: object) -> None:
+    """Puts every batch the import committed on disk, and the connection back as it was."""
+    connection = getattr(store, "connection", None)
+    path = getattr(store, "path", None)
+    if getattr(store, "engine", None) != "sqlite" or connection is None or path is None:
+        return
+    connection.execute("PRAGMA synchronous=FULL")
+    # The commits wrote the log through the file cache: one sync of the log holds them all.
+    # A checkpoint may have emptied the log into the database file meanwhile, which it syncs.
     try:
-        import asyncpg
-
-        errors.append(asyncpg.UniqueViolationError)
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        pass
-    return tuple(errors)
+        log = os.open(f"{path}-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(log)
+    finally:
+        os.close(log)
 
 
 @dataclass
@@ -63,6 +86,8 @@ class NewRecords:
     identifiers: list[tuple[Any, ...]] = field(default_factory=list)
     users: list[tuple[Any, ...]] = field(default_factory=list)
     identities: list[tuple[Any, ...]] = field(default_factory=list)
+    # (account, user, external id, its key, time) of stored users who gain their external id.
+    external_ids: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class BatchTransaction:
@@ -134,6 +159,12 @@ class BatchTransaction:
                 " VALUES ($1, $2, $3, $4, $5, $4, $5, FALSE, $6, $6)",
                 records.identities,
             )
+        if records.external_ids:
+            await self.driver.executemany(
+                "UPDATE users SET external_id = $3, external_id_key = $4, updated_at = $5"
+                " WHERE account_id = $1 AND id = $2",
+                records.external_ids,
+            )
         if records.profiles:
             await self.driver.executemany(
                 f"INSERT INTO profiles (account_id, {_PROFILE_COLUMNS})"
@@ -148,7 +179,74 @@ class BatchTransaction:
                 records.identifiers,
             )
 
-    # Lookups for a batch whose new records met a stored key: which of its keys are taken.
+    # Which keys of a batch's lines stored records hold. Each key travels with the place of its
+    # line in the batch (the last of its values), and comes back with it.
+
+    async def _lookup(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        if not rows:
+            return []
+        width = len(rows[0])
+        found: list[Any] = []
+        for start in range(0, len(rows), _KEYS_PER_QUERY):
+            chunk = rows[start:start + _KEYS_PER_QUERY]
+            args = [value for row in chunk for value in row]
+            found.extend(await self.driver.fetch(
+                sql.format(values=_indexed_placeholders(width, len(chunk))), self.account_id, *args
+            ))
+        return found
+
+    async def identifier_holders(
+        self, rows: Sequence[tuple[str, str, str, str, int]]
+    ) -> list[tuple[int, int]]:
+        """Of (source, profile type, identifier type, value, line) rows, (line, user) for each
+        identifier a profile holds, with the profile's user."""
+        found = await self._lookup(
+            # A join rather than a row-value IN, which SQLite answers by reading the account's
+            # whole key range.
+            "SELECT k.column5, r.user_id FROM (VALUES {values}) AS k"
+            " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
+            " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4"
+            " JOIN profiles r ON r.account_id = $1 AND r.id = p.profile_id",
+            rows,
+        )
+        return [(row[0], row[1]) for row in found]
+
+    async def identity_holders(
+        self, rows: Sequence[tuple[str, str, int]]
+    ) -> list[tuple[int, str, str, int]]:
+        """Of (identity type, value, line) rows, (line, type, value, user) for each identity
+        a user holds."""
+        found = await self._lookup(
+            "SELECT k.column3, i.match_type, i.match_value, i.user_id FROM (VALUES {values}) AS k"
+            " JOIN user_identities i ON i.account_id = $1 AND i.match_type = k.column1"
+            " AND i.match_value = k.column2",
+            rows,
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in found]
+
+    async def external_id_holders(self, rows: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
+        """Of (external id key, line) rows, (line, user) for each key a user holds."""
+        found = await self._lookup(
+            "SELECT k.column2, u.id FROM (VALUES {values}) AS k"
+            " JOIN users u ON u.account_id = $1 AND u.external_id_key = k.column1",
+            rows,
+        )
+        return [(row[0], row[1]) for row in found]
+
+    async def users_to_link(self, ids: Sequence[int]) -> dict[int, tuple[str | None, int]]:
+        """The external id and the number of profiles of each user."""
+        found: dict[int, tuple[str | None, int]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start:start + _KEYS_PER_QUERY]
+            rows = await self.driver.fetch(
+                "SELECT u.id, u.external_id,"
+                " (SELECT COUNT(*) FROM profiles p WHERE p.account_id = $1 AND p.user_id = u.id)"
+                f" FROM users u WHERE u.account_id = $1 AND u.id IN ({_placeholders(1, len(chunk))})",
+                self.account_id, *chunk,
+            )
+            found.update((row[0], (row[1], int(row[2]))) for row in rows)
+        return found
 
     async def _stored(self, sql: str, width: int, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
         found: set[tuple[Any, ...]] = set()
@@ -161,35 +259,6 @@ class BatchTransaction:
             )
             found.update(tuple(row) for row in rows)
         return found
-
-    async def stored_identifiers(
-        self, keys: Sequence[tuple[str, str, str, str]]
-    ) -> set[tuple[Any, ...]]:
-        """Of (source, profile type, identifier type, value) keys, those a profile holds."""
-        return await self._stored(
-            # A join rather than a row-value IN, which SQLite answers by reading the account's
-            # whole key range.
-            "SELECT p.source, p.profile_type, p.type, p.value FROM (VALUES {values}) AS k"
-            " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
-            " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4",
-            4, keys,
-        )
-
-    async def stored_identities(self, keys: Sequence[tuple[str, str]]) -> set[tuple[Any, ...]]:
-        return await self._stored(
-            "SELECT i.match_type, i.match_value FROM (VALUES {values}) AS k"
-            " JOIN user_identities i ON i.account_id = $1 AND i.match_type = k.column1"
-            " AND i.match_value = k.column2",
-            2, keys,
-        )
-
-    async def stored_external_ids(self, keys: Sequence[str]) -> set[str]:
-        found = await self._stored(
-            "SELECT external_id_key FROM users WHERE account_id = $1"
-            " AND external_id_key IN ({values})",
-            1, [(key,) for key in keys],
-        )
-        return {row[0] for row in found}
 
     async def stored_users(self, ids: Sequence[int]) -> set[int]:
         found = await self._stored(
