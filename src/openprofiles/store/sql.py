@@ -151,6 +151,17 @@ class SqlTransaction(EventQueries):
             ],
         )
 
+    async def _delete_identifier_rows(self, profile: Profile, identifiers: Sequence[Identifier]) -> None:
+        if identifiers:
+            await self.driver.executemany(
+                "DELETE FROM profile_identifiers WHERE account_id = $1 AND source = $2"
+                " AND profile_type = $3 AND type = $4 AND value = $5 AND profile_id = $6",
+                [
+                    (self.account_id, profile.source, profile.type, i.type, i.value, profile.id)
+                    for i in identifiers
+                ],
+            )
+
     async def insert_profile(self, profile: Profile, attributes_json: bytes) -> None:
         await self.driver.execute(
             f"INSERT INTO profiles (account_id, {_PROFILE_COLUMNS})"
@@ -174,12 +185,7 @@ class SqlTransaction(EventQueries):
         removed = [i for i in previous if i not in current]
         before = set(previous)
         added = [i for i in profile.identifiers if i not in before]
-        for identifier in removed:
-            await self.driver.execute(
-                "DELETE FROM profile_identifiers WHERE account_id = $1 AND source = $2"
-                " AND profile_type = $3 AND type = $4 AND value = $5",
-                self.account_id, profile.source, profile.type, identifier.type, identifier.value,
-            )
+        await self._delete_identifier_rows(profile, removed)
         if added:
             await self._insert_identifier_rows(profile, added)
 
@@ -189,10 +195,8 @@ class SqlTransaction(EventQueries):
             "DELETE FROM events WHERE account_id = $1 AND profile_id = $2",
             self.account_id, profile.id,
         )
-        await self.driver.execute(
-            "DELETE FROM profile_identifiers WHERE account_id = $1 AND profile_id = $2",
-            self.account_id, profile.id,
-        )
+        # By their keys, from the profile's own list of them (the two are written together).
+        await self._delete_identifier_rows(profile, profile.identifiers)
         await self.driver.execute(
             "DELETE FROM profiles WHERE account_id = $1 AND id = $2", self.account_id, profile.id
         )
