@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,17 @@ from ..domain.profile import Profile
 from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
 
 # Keys per lookup statement: well under both engines' limits on parameters.
-_KEYS_PER_QUERY = 500
+_KEYS_PER_QUERY = 512
+
+
+def _chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """`rows` a statement's worth at a time, the last one padded with its own last row to a
+    power of two: a few statement texts serve every import, rather than one a batch for
+    the caches of the driver and of `_qmark` to keep."""
+    for start in range(0, len(rows), _KEYS_PER_QUERY):
+        chunk = rows[start:start + _KEYS_PER_QUERY]
+        size = 1 << (len(chunk) - 1).bit_length()
+        yield [*chunk, *[chunk[-1]] * (size - len(chunk))] if size > len(chunk) else chunk
 
 
 @functools.lru_cache(maxsize=64)
@@ -47,6 +57,12 @@ def _indexed_placeholders(width: int, count: int) -> str:
 IMPORT_CACHE_MIB = 64
 
 
+# Pages the write-ahead log may hold before it is copied into the database file. A batch
+# changes a few thousand pages, mostly index pages scattered over the file that the next
+# batches change again: copying them every few batches writes each page many times over.
+IMPORT_CHECKPOINT_PAGES = 65536  # 256 MiB of log at 4 KiB a page
+
+
 def prepare_for_import(store: object) -> None:
     """Settings of the store's own connection for the length of an import.
 
@@ -57,6 +73,7 @@ def prepare_for_import(store: object) -> None:
     if getattr(store, "engine", None) == "sqlite" and connection is not None:
         connection.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_MIB * 1024}")
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA wal_autocheckpoint={IMPORT_CHECKPOINT_PAGES}")
 
 
 def finish_import(store: object) -> None:
@@ -66,6 +83,9 @@ def finish_import(store: object) -> None:
     if getattr(store, "engine", None) != "sqlite" or connection is None or path is None:
         return
     connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+    # Readers would otherwise search the long log until the next write copies it over.
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     # The commits wrote the log through the file cache: one sync of the log holds them all.
     # A checkpoint may have emptied the log into the database file meanwhile, which it syncs.
     try:
@@ -187,8 +207,7 @@ class BatchTransaction:
             return []
         width = len(rows[0])
         found: list[Any] = []
-        for start in range(0, len(rows), _KEYS_PER_QUERY):
-            chunk = rows[start:start + _KEYS_PER_QUERY]
+        for chunk in _chunks(rows):
             args = [value for row in chunk for value in row]
             found.extend(await self.driver.fetch(
                 sql.format(values=_indexed_placeholders(width, len(chunk))), self.account_id, *args
@@ -237,8 +256,7 @@ class BatchTransaction:
         """The external id and the number of profiles of each user."""
         found: dict[int, tuple[str | None, int]] = {}
         unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), _KEYS_PER_QUERY):
-            chunk = unique[start:start + _KEYS_PER_QUERY]
+        for chunk in _chunks(unique):
             rows = await self.driver.fetch(
                 "SELECT u.id, u.external_id,"
                 " (SELECT COUNT(*) FROM profiles p WHERE p.account_id = $1 AND p.user_id = u.id)"
@@ -251,8 +269,7 @@ class BatchTransaction:
     async def _stored(self, sql: str, width: int, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
         found: set[tuple[Any, ...]] = set()
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _KEYS_PER_QUERY):
-            chunk = unique[start:start + _KEYS_PER_QUERY]
+        for chunk in _chunks(unique):
             args = [value for key in chunk for value in key]
             rows = await self.driver.fetch(
                 sql.format(values=_placeholders(width, len(chunk))), self.account_id, *args
