@@ -85,8 +85,8 @@ class PostgresDriver:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.connection.executemany(sql, rows)
 
-    async def next_id(self, table: str) -> int:
-        return int(await self.connection.fetchval(f"SELECT nextval('{table}_id_seq')"))
+    def new_id(self, table: str) -> str:
+        return f"nextval('{table}_id_seq')"
 
 
 class _Backoff:

@@ -36,7 +36,9 @@ class Driver(Protocol):
         """Runs a statement and returns the number of rows it changed."""
         ...
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-    async def next_id(self, table: str) -> int: ...
+    def new_id(self, table: str) -> str:
+        """An SQL expression giving a fresh id of `table`, to insert a row with and return."""
+        ...
 
 
 _PROFILE_COLUMNS = "id, user_id, source, type, name, identifiers, attributes, created_at, updated_at"
@@ -242,15 +244,16 @@ class SqlTransaction(EventQueries):
         self, *, name: str, email: str | None, role: str, people_access: str,
         external_id: str | None, password_hash: str | None, now: int,
     ) -> User:
-        user_id = await self.driver.next_id("users")
-        await self.driver.execute(
+        rows = await self.driver.fetch(
             "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
             " external_id_key, active, suspended, password_hash, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            self.account_id, user_id, name, email, role, people_access, external_id,
+            f" VALUES ($1, {self.driver.new_id('users')}, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+            " $11, $11) RETURNING id",
+            self.account_id, name, email, role, people_access, external_id,
             external_id.lower() if external_id is not None else None, True, False,
-            password_hash, now, now,
+            password_hash, now,
         )
+        user_id = int(rows[0][0])
         return User(
             id=user_id, name=name, email=email, role=role, people_access=people_access,
             external_id=external_id, active=True, suspended=False, created_at=now, updated_at=now,
@@ -293,14 +296,14 @@ class SqlTransaction(EventQueries):
     async def insert_identity(
         self, user_id: int, identity_type: str, value: str, key: IdentityKey, *, primary: bool, now: int
     ) -> Identity:
-        identity_id = await self.driver.next_id("user_identities")
-        await self.driver.execute(
+        rows = await self.driver.fetch(
             "INSERT INTO user_identities (account_id, id, user_id, type, value, match_type,"
             " match_value, is_primary, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            self.account_id, identity_id, user_id, identity_type, value, key.type, key.value,
-            primary, now, now,
+            f" VALUES ($1, {self.driver.new_id('user_identities')}, $2, $3, $4, $5, $6, $7, $8, $8)"
+            " RETURNING id",
+            self.account_id, user_id, identity_type, value, key.type, key.value, primary, now,
         )
+        identity_id = int(rows[0][0])
         return Identity(
             id=identity_id, user_id=user_id, type=identity_type, value=value, primary=primary,
             created_at=now, updated_at=now,
@@ -381,13 +384,12 @@ class SqlTransaction(EventQueries):
         )
 
     async def insert_token(self, user_id: int, kind: str, token_hash: str, scopes: str, now: int) -> int:
-        token_id = await self.driver.next_id("api_tokens")
-        await self.driver.execute(
+        rows = await self.driver.fetch(
             "INSERT INTO api_tokens (account_id, id, user_id, kind, token_hash, scopes, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            self.account_id, token_id, user_id, kind, token_hash, scopes, now,
+            f" VALUES ($1, {self.driver.new_id('api_tokens')}, $2, $3, $4, $5, $6) RETURNING id",
+            self.account_id, user_id, kind, token_hash, scopes, now,
         )
-        return token_id
+        return int(rows[0][0])
 
     async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
         row = await self.driver.fetchrow(

@@ -94,15 +94,14 @@ class SqliteDriver:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.connection.executemany(_qmark(sql), rows)
 
-    async def next_id(self, table: str) -> int:
+    def new_id(self, table: str) -> str:
         # Safe without a sequence: the write lock is held for the whole transaction. Ids are
         # unique across accounts; the maximum is taken per account, one step down each
         # (account_id, id) key, as a plain MAX(id) reads the whole key.
-        row = self.connection.execute(
-            f"SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0) + 1"
-            " FROM accounts a"
-        ).fetchone()
-        return int(row[0])
+        return (
+            f"(SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0) + 1"
+            " FROM accounts a)"
+        )
 
 
 def _run_to_end(step: Awaitable[T]) -> T:
