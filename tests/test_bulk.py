@@ -339,6 +339,33 @@ def test_lines_joining_stored_users_are_applied_as_one_by_one(
     assert by_first[("crm", "z2@example.com")] == by_first[("web", "c4")] != by_first[("app", "z3")]
 
 
+def test_a_line_meeting_the_line_just_before_it_in_the_batch_before(
+    new_database: Callable[[], Database], tmp_path: Path
+) -> None:
+    # Batches are checked ahead of the writes, and on SQLite the stored identifiers are
+    # looked up ahead too: the batch just written is not among them, and must still count.
+    texts = []
+    for n in range(30):
+        texts += [
+            line("shop", "customer", ("email", f"a{n}@example.com"), attributes={"v": 1}),
+            line("shop", "customer", ("email", f"a{n}@example.com"), attributes={"v": 2}),
+            line("shop", "customer", ("email", f"b{n}@example.com")),
+            # Joins b's user by the identity just given, and gives it an external id...
+            line("crm", "contact", ("phone_number", f"+{n}"), ("email", f"b{n}@example.com"),
+                 ("external_id", f"B{n}")),
+            # ...by which this one joins it too.
+            line("web", "visitor", ("cookie", f"w{n}"), ("external_id", f"b{n}")),
+        ]
+    path = tmp_path / "pairs.ndjson"
+    path.write_text("\n".join(texts) + "\n")
+    database = new_database()
+    result = cli(database.url, "import", "--batch-size", "1", str(path))
+    assert result.stdout == "created 120, replaced 30, refused 0\n"
+    profiles = exported(database.url)
+    assert {p["attributes"].get("v") for p in profiles if p["source"] == "shop"} == {2, None}
+    assert len(grouping(profiles)) == 60
+
+
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_an_import_killed_midway_keeps_whole_batches_and_can_be_run_again(
     new_database: Callable[[], Database], tmp_path: Path, engine: str

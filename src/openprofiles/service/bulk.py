@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -35,6 +35,7 @@ from ..domain.users import external_id_key, external_ids_of, identity_keys_of
 from ..store.base import Store, Transaction
 from ..store.batch import (
     BatchTransaction,
+    CommittedKeys,
     NewRecords,
     finish_import,
     prepare_for_import,
@@ -156,9 +157,61 @@ class Draft(msgspec.Struct, array_like=True, gc=False):
     group: int = 0  # lines that share keys, directly or through other lines, share a group
 
 
+class Holders(msgspec.Struct, array_like=True, gc=False):
+    """Which keys of a batch stored records hold, by the place of each line in the batch."""
+
+    identifiers: list[tuple[int, int]]  # (line, user of the profile holding it)
+    identities: list[tuple[int, str, str, int]]  # (line, type, value, user holding it)
+    external_ids: list[tuple[int, int]]  # (line, user holding it)
+
+
 class Parsed(msgspec.Struct, array_like=True, gc=False):
     drafts: list[Draft]
     refusals: list[Refusal]
+    # Looked up by the parsing process when it can read the database (SQLite), from what was
+    # committed then; None when it did not.
+    holders: Holders | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Keys of a batch's lines: those a batch written may have added to the store."""
+
+    identifiers: set[tuple[str, str, str, str]]
+    identities: set[tuple[str, str]]
+    external_ids: set[str]
+
+    @classmethod
+    def of(cls, drafts: Iterable[Draft]) -> Keys:
+        keys = cls(set(), set(), set())
+        for draft in drafts:
+            keys.identifiers.update(draft.identifier_keys)
+            keys.identities.update(draft.identity_keys)
+            if draft.external_id is not None:
+                keys.external_ids.add(external_id_key(draft.external_id))
+        return keys
+
+    @classmethod
+    def union(cls, many: Sequence[Keys]) -> Keys:
+        return cls(
+            set().union(*(k.identifiers for k in many)), set().union(*(k.identities for k in many)),
+            set().union(*(k.external_ids for k in many)),
+        )
+
+
+def _identifier_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
+    return [(*key, d.index) for d in drafts for key in d.identifier_keys
+            if only is None or key in only]
+
+
+def _identity_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
+    return [(*key, d.index) for d in drafts for key in d.identity_keys
+            if only is None or key in only]
+
+
+def _external_id_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
+    keys = [(external_id_key(d.external_id), d.index) for d in drafts if d.external_id is not None]
+    return keys if only is None else [row for row in keys if row[0] in only]
 
 
 def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
@@ -186,8 +239,11 @@ def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
     )
 
 
-def parse_batch(raw_lines: list[tuple[int, bytes]]) -> Parsed:
-    """Every check of `parse_line` for a batch, and the drafts: all that needs no database.
+def parse_batch(
+    raw_lines: list[tuple[int, bytes]], committed: CommittedKeys | None = None
+) -> Parsed:
+    """Every check of `parse_line` for a batch, and the drafts: all that needs no database;
+    and, given the committed state of the database, which of its identifiers it holds.
 
     Lines that share a key are put in one group: whatever a line does to a stored user, it
     does through keys, so a group can only change the stored users its own keys lead to."""
@@ -224,6 +280,13 @@ def parse_batch(raw_lines: list[tuple[int, bytes]]) -> Parsed:
         parsed.drafts.append(_drafted(index, line, now, shared or len(line.external_ids) > 1))
     for draft in parsed.drafts:
         draft.group = root(draft.index)
+    if committed is not None:
+        drafts = parsed.drafts
+        parsed.holders = Holders(
+            committed.identifier_holders(_identifier_rows(drafts)),  # type: ignore[arg-type]
+            committed.identity_holders(_identity_rows(drafts)),  # type: ignore[arg-type]
+            committed.external_id_holders(_external_id_rows(drafts)),  # type: ignore[arg-type]
+        )
     return parsed
 
 
@@ -237,27 +300,40 @@ class _Stored:
     reached: dict[int, set[int]]  # the stored users a line's keys lead to, by group
 
 
-async def _stored(batch: BatchTransaction, drafts: list[Draft]) -> _Stored:
+async def _stored(batch: BatchTransaction, parsed: Parsed, recent: Sequence[Keys]) -> _Stored:
+    """`recent`: the keys of the batches written since `parsed.holders` was looked up, at
+    most; those are looked up again."""
+    drafts = parsed.drafts
     stored = _Stored(set(), {}, {}, {})
     group = {d.index: d.group for d in drafts}
 
     def reaches(index: int, user_id: int) -> None:
         stored.reached.setdefault(group[index], set()).add(user_id)
 
-    for index, user_id in await batch.identifier_holders(
-        [(*key, d.index) for d in drafts for key in d.identifier_keys]
-    ):
+    if parsed.holders is None:
+        holders = Holders(
+            await batch.identifier_holders(_identifier_rows(drafts)),  # type: ignore[arg-type]
+            await batch.identity_holders(_identity_rows(drafts)),  # type: ignore[arg-type]
+            await batch.external_id_holders(_external_id_rows(drafts)),  # type: ignore[arg-type]
+        )
+    else:
+        written = Keys.union(recent)
+        holders = Holders(
+            parsed.holders.identifiers + await batch.identifier_holders(
+                _identifier_rows(drafts, written.identifiers)),  # type: ignore[arg-type]
+            parsed.holders.identities + await batch.identity_holders(
+                _identity_rows(drafts, written.identities)),  # type: ignore[arg-type]
+            parsed.holders.external_ids + await batch.external_id_holders(
+                _external_id_rows(drafts, written.external_ids)),  # type: ignore[arg-type]
+        )
+    for index, user_id in holders.identifiers:
         stored.touching.add(index)
         reaches(index, user_id)
-    for index, kind, value, user_id in await batch.identity_holders(
-        [(*key, d.index) for d in drafts for key in d.identity_keys]
-    ):
+    for index, kind, value, user_id in holders.identities:
         stored.owners.setdefault(index, set()).add(user_id)
         stored.held.setdefault(index, set()).add((kind, value))
         reaches(index, user_id)
-    for index, user_id in await batch.external_id_holders(
-        [(external_id_key(d.external_id), d.index) for d in drafts if d.external_id is not None]
-    ):
+    for index, user_id in holders.external_ids:
         stored.owners.setdefault(index, set()).add(user_id)
         reaches(index, user_id)
     named_users = [d for d in drafts if d.user_id is not None]
@@ -359,15 +435,17 @@ async def _apply_one(
 
 async def apply_batch(
     tx: Transaction, limits: Limits, raw_lines: list[tuple[int, bytes]], parsed: Parsed,
+    recent: Sequence[Keys] = (),
 ) -> BatchResult:
     """Applies a checked batch in one unit of work; runs again from the start if the store
-    retries. `raw_lines` is the batch as read, `parsed` what `parse_batch` made of it."""
+    retries. `raw_lines` is the batch as read, `parsed` what `parse_batch` made of it, and
+    `recent` the keys of batches written since it was parsed."""
     assert hasattr(tx, "driver"), "bulk writes need an SQL transaction"
     batch = BatchTransaction(tx)  # type: ignore[arg-type]
     result = BatchResult()
     now = now_ms()
     kinds = await batch.known_kinds()
-    stored = await _stored(batch, parsed.drafts)
+    stored = await _stored(batch, parsed, recent)
     new: list[Draft] = []
     linked: list[tuple[Draft, int]] = []
     linked_users: set[int] = set()
@@ -429,9 +507,18 @@ _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(Parsed).decode
 
 
-def _parse_packed(raw_lines: list[tuple[int, bytes]]) -> bytes:
-    """`parse_batch` in the parsing process."""
-    return _pack(parse_batch(raw_lines))
+_committed: dict[tuple[str, int], CommittedKeys] = {}
+
+
+def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] | None) -> bytes:
+    """`parse_batch` in the parsing process, which reads the SQLite file at `database` (path,
+    account) on a connection of its own."""
+    committed = None
+    if database is not None:
+        committed = _committed.get(database)
+        if committed is None:
+            committed = _committed[database] = CommittedKeys(*database)
+    return _pack(parse_batch(raw_lines, committed))
 
 
 def _parser_started() -> None:
@@ -455,12 +542,19 @@ _AHEAD = 2
 RawBatch = tuple[list[tuple[int, bytes]], int]
 
 
-async def parsed_batches(batches: Iterable[RawBatch]) -> AsyncIterator[tuple[list[tuple[int, bytes]], Parsed, int]]:
+async def parsed_batches(
+    batches: Iterable[RawBatch], database: tuple[str, int] | None = None,
+) -> AsyncIterator[tuple[list[tuple[int, bytes]], Parsed, int]]:
     """The batches as read and as checked and drafted, in order, with the bytes read so far.
 
     Checking and drafting take about half of an import's processor time and need no database,
     so from the second batch on they run in a process of their own, a batch or two ahead of
-    the writes. A single batch is parsed here: starting a process would cost more."""
+    the writes; given an SQLite file (`database`: path and account), that process also looks
+    up which identifiers committed profiles hold. A single batch is parsed here: starting a
+    process would cost more.
+
+    A batch is handed to the parsing process once the one `_AHEAD` before it is written: its
+    lookups see every batch but the last `_AHEAD - 1` (and, for the second batch, the first)."""
     pending = iter(batches)
     first = next(pending, None)
     if first is None:
@@ -475,7 +569,7 @@ async def parsed_batches(batches: Iterable[RawBatch]) -> AsyncIterator[tuple[lis
         ahead: deque[tuple[asyncio.Future[bytes], RawBatch]] = deque()
 
         def submit(batch: RawBatch) -> None:
-            ahead.append((loop.run_in_executor(parser, _parse_packed, batch[0]), batch))
+            ahead.append((loop.run_in_executor(parser, _parse_packed, batch[0], database), batch))
 
         submit(first)
         submit(second)
@@ -539,12 +633,17 @@ async def _import(
     batches: Iterable[tuple[list[tuple[int, bytes]], int]], totals: ImportTotals,
     on_refusal: Callable[[Refusal], None], on_progress: Callable[[int], None],
 ) -> ImportTotals:
-    async for raw, parsed, consumed in parsed_batches(batches):
+    path = getattr(store, "path", None)
+    database = (path, account_id) if getattr(store, "engine", None) == "sqlite" and path else None
+    # The keys of the batches last written, which the parsing process may not have seen.
+    recent: deque[Keys] = deque(maxlen=_AHEAD)
+    async for raw, parsed, consumed in parsed_batches(batches, database):
         async def unit(tx: Transaction, raw: list[tuple[int, bytes]] = raw,
                        parsed: Parsed = parsed) -> BatchResult:
-            return await apply_batch(tx, limits, raw, parsed)
+            return await apply_batch(tx, limits, raw, parsed, list(recent))
 
         result = await store.write(account_id, unit) if parsed.drafts else BatchResult()
+        recent.append(Keys.of(parsed.drafts))
         totals.created += result.created
         totals.replaced += result.replaced
         for refusal in sorted(parsed.refusals + result.refusals, key=lambda r: r.line):

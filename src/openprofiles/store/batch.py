@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,54 @@ class NewRecords:
     identities: list[tuple[Any, ...]] = field(default_factory=list)
     # (account, user, external id, its key, time) of stored users who gain their external id.
     external_ids: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+# A join rather than a row-value IN, which SQLite answers by reading the account's whole key
+# range.
+_IDENTIFIER_HOLDERS = (
+    "SELECT k.column5, r.user_id FROM (VALUES {values}) AS k"
+    " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
+    " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4"
+    " JOIN profiles r ON r.account_id = $1 AND r.id = p.profile_id"
+)
+
+
+_IDENTITY_HOLDERS = (
+    "SELECT k.column3, i.match_type, i.match_value, i.user_id FROM (VALUES {values}) AS k"
+    " JOIN user_identities i ON i.account_id = $1 AND i.match_type = k.column1"
+    " AND i.match_value = k.column2"
+)
+_EXTERNAL_ID_HOLDERS = (
+    "SELECT k.column2, u.id FROM (VALUES {values}) AS k"
+    " JOIN users u ON u.account_id = $1 AND u.external_id_key = k.column1"
+)
+
+
+class CommittedKeys:
+    """The lookups of `BatchTransaction` on a reading connection of an SQLite file of its own,
+    for another process than the importing one: they see what is committed."""
+
+    def __init__(self, path: str, account_id: int) -> None:
+        self.account_id = account_id
+        self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        self.connection.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_MIB * 1024}")
+
+    def _lookup(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        found: list[Any] = []
+        for chunk in _chunks(rows):
+            text = sql.format(values=_indexed_placeholders(len(chunk[0]), len(chunk)))
+            args = [self.account_id, *(value for row in chunk for value in row)]
+            found.extend(tuple(row) for row in self.connection.execute(text.replace("$", "?"), args))
+        return found
+
+    def identifier_holders(self, rows: Sequence[tuple[str, str, str, str, int]]) -> list[tuple[int, int]]:
+        return self._lookup(_IDENTIFIER_HOLDERS, rows)
+
+    def identity_holders(self, rows: Sequence[tuple[str, str, int]]) -> list[tuple[int, str, str, int]]:
+        return self._lookup(_IDENTITY_HOLDERS, rows)
+
+    def external_id_holders(self, rows: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
+        return self._lookup(_EXTERNAL_ID_HOLDERS, rows)
 
 
 class BatchTransaction:
@@ -219,15 +268,7 @@ class BatchTransaction:
     ) -> list[tuple[int, int]]:
         """Of (source, profile type, identifier type, value, line) rows, (line, user) for each
         identifier a profile holds, with the profile's user."""
-        found = await self._lookup(
-            # A join rather than a row-value IN, which SQLite answers by reading the account's
-            # whole key range.
-            "SELECT k.column5, r.user_id FROM (VALUES {values}) AS k"
-            " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
-            " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4"
-            " JOIN profiles r ON r.account_id = $1 AND r.id = p.profile_id",
-            rows,
-        )
+        found = await self._lookup(_IDENTIFIER_HOLDERS, rows)
         return [(row[0], row[1]) for row in found]
 
     async def identity_holders(
@@ -235,21 +276,12 @@ class BatchTransaction:
     ) -> list[tuple[int, str, str, int]]:
         """Of (identity type, value, line) rows, (line, type, value, user) for each identity
         a user holds."""
-        found = await self._lookup(
-            "SELECT k.column3, i.match_type, i.match_value, i.user_id FROM (VALUES {values}) AS k"
-            " JOIN user_identities i ON i.account_id = $1 AND i.match_type = k.column1"
-            " AND i.match_value = k.column2",
-            rows,
-        )
+        found = await self._lookup(_IDENTITY_HOLDERS, rows)
         return [(row[0], row[1], row[2], row[3]) for row in found]
 
     async def external_id_holders(self, rows: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
         """Of (external id key, line) rows, (line, user) for each key a user holds."""
-        found = await self._lookup(
-            "SELECT k.column2, u.id FROM (VALUES {values}) AS k"
-            " JOIN users u ON u.account_id = $1 AND u.external_id_key = k.column1",
-            rows,
-        )
+        found = await self._lookup(_EXTERNAL_ID_HOLDERS, rows)
         return [(row[0], row[1]) for row in found]
 
     async def users_to_link(self, ids: Sequence[int]) -> dict[int, tuple[str | None, int]]:
