@@ -193,6 +193,8 @@ class Keys:
 
     @classmethod
     def union(cls, many: Sequence[Keys]) -> Keys:
+        if len(many) == 1:
+            return many[0]
         return cls(
             set().union(*(k.identifiers for k in many)), set().union(*(k.identities for k in many)),
             set().union(*(k.external_ids for k in many)),
@@ -636,7 +638,7 @@ async def _import(
     path = getattr(store, "path", None)
     database = (path, account_id) if getattr(store, "engine", None) == "sqlite" and path else None
     # The keys of the batches last written, which the parsing process may not have seen.
-    recent: deque[Keys] = deque(maxlen=_AHEAD)
+    recent: deque[Keys] = deque(maxlen=_AHEAD - 1)
     async for raw, parsed, consumed in parsed_batches(batches, database):
         async def unit(tx: Transaction, raw: list[tuple[int, bytes]] = raw,
                        parsed: Parsed = parsed) -> BatchResult:
