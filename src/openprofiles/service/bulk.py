@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -165,40 +165,51 @@ class Holders(msgspec.Struct, array_like=True, gc=False):
     external_ids: list[tuple[int, int]]  # (line, user holding it)
 
 
+class Lookups(msgspec.Struct, array_like=True, gc=False):
+    """Keys of a batch to look up, each with the place of its line in the batch."""
+
+    identifiers: list[tuple[str, str, str, str, int]]
+    identities: list[tuple[str, str, int]]
+    external_ids: list[tuple[str, int]]
+
+
 class Parsed(msgspec.Struct, array_like=True, gc=False):
     drafts: list[Draft]
     refusals: list[Refusal]
     # Looked up by the parsing process when it can read the database (SQLite), from what was
-    # committed then; None when it did not.
+    # committed then, and the keys to look up again when the batch is written; None when it
+    # did not look up.
     holders: Holders | None = None
+    again: Lookups | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Keys:
-    """Keys of a batch's lines: those a batch written may have added to the store."""
+class _Lookahead:
+    """The lookups of a parsing process, batch after batch, in order: what committed records
+    hold of each batch's keys, and which of its keys the batch parsed before it has too. That
+    batch may not be committed yet when this one is looked up (see `parsed_batches`), so
+    those keys are looked up again when this batch is written."""
 
-    identifiers: set[tuple[str, str, str, str]]
-    identities: set[tuple[str, str]]
-    external_ids: set[str]
+    def __init__(self, committed: CommittedKeys) -> None:
+        self.committed = committed
+        self.last: tuple[set[Any], set[Any], set[Any]] = (set(), set(), set())
 
-    @classmethod
-    def of(cls, drafts: Iterable[Draft]) -> Keys:
-        keys = cls(set(), set(), set())
-        for draft in drafts:
-            keys.identifiers.update(draft.identifier_keys)
-            keys.identities.update(draft.identity_keys)
-            if draft.external_id is not None:
-                keys.external_ids.add(external_id_key(draft.external_id))
-        return keys
-
-    @classmethod
-    def union(cls, many: Sequence[Keys]) -> Keys:
-        if len(many) == 1:
-            return many[0]
-        return cls(
-            set().union(*(k.identifiers for k in many)), set().union(*(k.identities for k in many)),
-            set().union(*(k.external_ids for k in many)),
+    def look_up(self, drafts: list[Draft]) -> tuple[Holders, Lookups]:
+        identifiers, identities = _identifier_rows(drafts), _identity_rows(drafts)
+        external_ids = _external_id_rows(drafts)
+        keys = ({row[:4] for row in identifiers}, {row[:2] for row in identities},
+                {row[0] for row in external_ids})
+        last, self.last = self.last, keys
+        holders = Holders(
+            self.committed.identifier_holders(identifiers),  # type: ignore[arg-type]
+            self.committed.identity_holders(identities),  # type: ignore[arg-type]
+            self.committed.external_id_holders(external_ids),  # type: ignore[arg-type]
         )
+        again = Lookups(
+            [row for row in identifiers if row[:4] in last[0]],
+            [row for row in identities if row[:2] in last[1]],
+            [row for row in external_ids if row[0] in last[2]],
+        )
+        return holders, again
 
 
 def _identifier_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -242,7 +253,7 @@ def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
 
 
 def parse_batch(
-    raw_lines: list[tuple[int, bytes]], committed: CommittedKeys | None = None
+    raw_lines: list[tuple[int, bytes]], lookahead: _Lookahead | None = None
 ) -> Parsed:
     """Every check of `parse_line` for a batch, and the drafts: all that needs no database;
     and, given the committed state of the database, which of its identifiers it holds.
@@ -282,13 +293,8 @@ def parse_batch(
         parsed.drafts.append(_drafted(index, line, now, shared or len(line.external_ids) > 1))
     for draft in parsed.drafts:
         draft.group = root(draft.index)
-    if committed is not None:
-        drafts = parsed.drafts
-        parsed.holders = Holders(
-            committed.identifier_holders(_identifier_rows(drafts)),  # type: ignore[arg-type]
-            committed.identity_holders(_identity_rows(drafts)),  # type: ignore[arg-type]
-            committed.external_id_holders(_external_id_rows(drafts)),  # type: ignore[arg-type]
-        )
+    if lookahead is not None:
+        parsed.holders, parsed.again = lookahead.look_up(parsed.drafts)
     return parsed
 
 
@@ -302,9 +308,7 @@ class _Stored:
     reached: dict[int, set[int]]  # the stored users a line's keys lead to, by group
 
 
-async def _stored(batch: BatchTransaction, parsed: Parsed, recent: Sequence[Keys]) -> _Stored:
-    """`recent`: the keys of the batches written since `parsed.holders` was looked up, at
-    most; those are looked up again."""
+async def _stored(batch: BatchTransaction, parsed: Parsed) -> _Stored:
     drafts = parsed.drafts
     stored = _Stored(set(), {}, {}, {})
     group = {d.index: d.group for d in drafts}
@@ -312,21 +316,18 @@ async def _stored(batch: BatchTransaction, parsed: Parsed, recent: Sequence[Keys
     def reaches(index: int, user_id: int) -> None:
         stored.reached.setdefault(group[index], set()).add(user_id)
 
-    if parsed.holders is None:
+    if parsed.holders is None or parsed.again is None:
         holders = Holders(
             await batch.identifier_holders(_identifier_rows(drafts)),  # type: ignore[arg-type]
             await batch.identity_holders(_identity_rows(drafts)),  # type: ignore[arg-type]
             await batch.external_id_holders(_external_id_rows(drafts)),  # type: ignore[arg-type]
         )
     else:
-        written = Keys.union(recent)
+        again = parsed.again
         holders = Holders(
-            parsed.holders.identifiers + await batch.identifier_holders(
-                _identifier_rows(drafts, written.identifiers)),  # type: ignore[arg-type]
-            parsed.holders.identities + await batch.identity_holders(
-                _identity_rows(drafts, written.identities)),  # type: ignore[arg-type]
-            parsed.holders.external_ids + await batch.external_id_holders(
-                _external_id_rows(drafts, written.external_ids)),  # type: ignore[arg-type]
+            parsed.holders.identifiers + await batch.identifier_holders(again.identifiers),
+            parsed.holders.identities + await batch.identity_holders(again.identities),
+            parsed.holders.external_ids + await batch.external_id_holders(again.external_ids),
         )
     for index, user_id in holders.identifiers:
         stored.touching.add(index)
@@ -437,17 +438,15 @@ async def _apply_one(
 
 async def apply_batch(
     tx: Transaction, limits: Limits, raw_lines: list[tuple[int, bytes]], parsed: Parsed,
-    recent: Sequence[Keys] = (),
 ) -> BatchResult:
     """Applies a checked batch in one unit of work; runs again from the start if the store
-    retries. `raw_lines` is the batch as read, `parsed` what `parse_batch` made of it, and
-    `recent` the keys of batches written since it was parsed."""
+    retries. `raw_lines` is the batch as read, `parsed` what `parse_batch` made of it."""
     assert hasattr(tx, "driver"), "bulk writes need an SQL transaction"
     batch = BatchTransaction(tx)  # type: ignore[arg-type]
     result = BatchResult()
     now = now_ms()
     kinds = await batch.known_kinds()
-    stored = await _stored(batch, parsed, recent)
+    stored = await _stored(batch, parsed)
     new: list[Draft] = []
     linked: list[tuple[Draft, int]] = []
     linked_users: set[int] = set()
@@ -509,18 +508,18 @@ _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(Parsed).decode
 
 
-_committed: dict[tuple[str, int], CommittedKeys] = {}
+_lookaheads: dict[tuple[str, int], _Lookahead] = {}
 
 
 def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] | None) -> bytes:
     """`parse_batch` in the parsing process, which reads the SQLite file at `database` (path,
     account) on a connection of its own."""
-    committed = None
+    lookahead = None
     if database is not None:
-        committed = _committed.get(database)
-        if committed is None:
-            committed = _committed[database] = CommittedKeys(*database)
-    return _pack(parse_batch(raw_lines, committed))
+        lookahead = _lookaheads.get(database)
+        if lookahead is None:
+            lookahead = _lookaheads[database] = _Lookahead(CommittedKeys(*database))
+    return _pack(parse_batch(raw_lines, lookahead))
 
 
 def _parser_started() -> None:
@@ -538,7 +537,8 @@ def _exit_with_parent(parent: int) -> None:
 
 
 # Batches parsed ahead of the one being written: enough to keep the parser busy, few enough
-# that memory stays flat.
+# that memory stays flat. With two, only the batch parsed just before can be missing from a
+# batch's lookups, which is what `_Lookahead` looks up again.
 _AHEAD = 2
 
 RawBatch = tuple[list[tuple[int, bytes]], int]
@@ -637,15 +637,12 @@ async def _import(
 ) -> ImportTotals:
     path = getattr(store, "path", None)
     database = (path, account_id) if getattr(store, "engine", None) == "sqlite" and path else None
-    # The keys of the batches last written, which the parsing process may not have seen.
-    recent: deque[Keys] = deque(maxlen=_AHEAD - 1)
     async for raw, parsed, consumed in parsed_batches(batches, database):
         async def unit(tx: Transaction, raw: list[tuple[int, bytes]] = raw,
                        parsed: Parsed = parsed) -> BatchResult:
-            return await apply_batch(tx, limits, raw, parsed, list(recent))
+            return await apply_batch(tx, limits, raw, parsed)
 
         result = await store.write(account_id, unit) if parsed.drafts else BatchResult()
-        recent.append(Keys.of(parsed.drafts))
         totals.created += result.created
         totals.replaced += result.replaced
         for refusal in sorted(parsed.refusals + result.refusals, key=lambda r: r.line):
