@@ -44,7 +44,20 @@ class Call:
 
     @property
     def base_url(self) -> str:
-        return str(self.request.base_url).rstrip("/")
+        # Building it parses the Host header into a URL: remembered for the few that come.
+        scope = self.request.scope
+        key = (scope["scheme"], self.request.headers.get("host"), scope.get("server"),
+               scope.get("root_path", ""))
+        url = _base_urls.get(key)
+        if url is None:
+            if len(_base_urls) >= _MAX_BASE_URLS:
+                _base_urls.clear()
+            url = _base_urls[key] = str(self.request.base_url).rstrip("/")
+        return url
+
+
+_MAX_BASE_URLS = 256
+_base_urls: dict[tuple[object, ...], str] = {}
 
 
 Handler = Callable[[Call], Awaitable[Response]]
