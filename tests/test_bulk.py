@@ -366,6 +366,19 @@ def test_a_line_meeting_the_line_just_before_it_in_the_batch_before(
     assert len(grouping(profiles)) == 60
 
 
+def test_an_sqlite_file_whose_path_has_characters_a_uri_reserves(tmp_path: Path) -> None:
+    # From the second batch on, another process opens the file by a URI, read-only.
+    folder = tmp_path / "odd #1 %41"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'profiles db.sqlite'}"
+    cli(url, "migrate")
+    generate(3000, tmp_path / "lines.ndjson")
+    result = cli(url, "import", "--batch-size", "500", str(tmp_path / "lines.ndjson"))
+    assert result.stdout == "created 3000, replaced 0, refused 0\n"
+    again = cli(url, "import", "--batch-size", "500", str(tmp_path / "lines.ndjson"))
+    assert again.stdout == "created 0, replaced 3000, refused 0\n"
+
+
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_an_import_killed_midway_keeps_whole_batches_and_can_be_run_again(
     new_database: Callable[[], Database], tmp_path: Path, engine: str

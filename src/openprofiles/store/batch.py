@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from ..domain.profile import Profile
 from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
@@ -138,7 +139,9 @@ class CommittedKeys:
 
     def __init__(self, path: str, account_id: int) -> None:
         self.account_id = account_id
-        self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        self.connection = sqlite3.connect(
+            f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None
+        )
         self.connection.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_MIB * 1024}")
 
     def _lookup(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
