@@ -368,7 +368,7 @@ def test_a_line_meeting_the_line_just_before_it_in_the_batch_before(
 
 def test_an_sqlite_file_whose_path_has_characters_a_uri_reserves(tmp_path: Path) -> None:
     # From the second batch on, another process opens the file by a URI, read-only.
-    folder = tmp_path / "odd #1 %41"
+    folder = tmp_path / "odd #1 %41 ?"
     folder.mkdir()
     url = f"sqlite:///{folder / 'profiles db.sqlite'}"
     cli(url, "migrate")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 class InvalidDatabaseUrl(ValueError):
@@ -31,12 +35,16 @@ class DatabaseUrl:
         return self.raw[len("sqlite:///"):]
 
     @property
-    def sqlalchemy(self) -> str:
-        """The same database, named for SQLAlchemy's synchronous drivers (used by migrations)."""
+    def sqlalchemy(self) -> URL:
+        """The same database, named for SQLAlchemy's synchronous drivers (used by migrations).
+        A file's path is taken as it is: as a URL's text, `%`, `#` or `?` in it would be read
+        as escapes, a fragment or a query."""
+        from sqlalchemy.engine import URL, make_url  # only migrations need it
+
         if self.engine == "sqlite":
-            return "sqlite:///" + self.sqlite_path
+            return URL.create("sqlite", database=self.sqlite_path)
         rest = self.raw.split("://", 1)[1]
-        return "postgresql+psycopg://" + rest
+        return make_url("postgresql+psycopg://" + rest)
 
     @property
     def asyncpg(self) -> str:
