@@ -435,3 +435,55 @@ def test_parsed_batches_cross_processes_unchanged() -> None:
     assert big.attributes == '{"n":1180591620717411303424}'
     # A line sharing a key with an earlier one, or holding two external ids, needs the service.
     assert [d.number for d in parsed.drafts if d.needs_service] == [2, 4, 5, 6, 7, 12, 13, 14]
+
+
+def test_a_batch_whose_lookahead_went_stale_is_looked_up_again(tmp_path: Path) -> None:
+    # The parsing process looks stored keys up before the batch is written; a server may take
+    # one of them meanwhile. Here the lookahead says nothing is stored, though the profile and
+    # the user's identity are: the first attempt meets their keys, the store runs the batch
+    # again, and that attempt looks them up itself.
+    import asyncio
+
+    from openprofiles.domain.identifiers import IdentifierQuery
+    from openprofiles.domain.limits import Limits
+    from openprofiles.domain.profile import parse_profile_input
+    from openprofiles.service import bulk, profiles
+    from openprofiles.service.users import DEFAULT_ACCOUNT_ID
+    from openprofiles.store.migrate import upgrade
+    from openprofiles.store.sqlite import SqliteStore
+    from openprofiles.store.urls import DatabaseUrl
+
+    path = str(tmp_path / "stale.db")
+    upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
+    raw = [(1, line("shop", "customer", ("email", "taken@example.com"), attributes={"v": 2}).encode()),
+           (2, line("crm", "contact", ("external_id", "K-1"), ("email", "taken@example.com")).encode()),
+           (3, line("shop", "customer", ("email", "free@example.com")).encode())]
+
+    async def scenario() -> tuple[bulk.BatchResult, list[tuple[object, ...]]]:
+        store = SqliteStore(path)
+        try:
+            for source in ("shop", "crm"):  # both kinds known, so no line needs the service
+                await profiles.put_by_query(
+                    store, DEFAULT_ACCOUNT_ID, Limits(),
+                    IdentifierQuery.parse(f"{source}:{'customer' if source == 'shop' else 'contact'}"
+                                          f":email:seed-{source}@example.com"),
+                    parse_profile_input({}))
+            await profiles.put_by_query(
+                store, DEFAULT_ACCOUNT_ID, Limits(),
+                IdentifierQuery.parse("shop:customer:email:taken@example.com"),
+                parse_profile_input({"attributes": {"v": 1}}))
+            parsed = bulk.parse_batch(raw)
+            parsed.holders = bulk.Holders([], [], [])
+            parsed.again = bulk.Lookups([], [], [])
+            result = await store.write(DEFAULT_ACCOUNT_ID, bulk.batch_unit(Limits(), raw, parsed))
+            rows = await store.read(DEFAULT_ACCOUNT_ID, lambda tx: tx.driver.fetch(  # type: ignore[attr-defined]
+                "SELECT source, attributes, user_id FROM profiles ORDER BY source, created_at"))
+            return result, [tuple(row) for row in rows]
+        finally:
+            await store.close()
+
+    result, rows = asyncio.run(scenario())
+    assert (result.created, result.replaced, result.refusals) == (2, 1, [])
+    taken = [r for r in rows if r[0] == "shop" and r[1] == '{"v":2}']
+    linked = [r for r in rows if r[0] == "crm" and r[2] == taken[0][2]]
+    assert len(taken) == 1 and len(linked) == 1

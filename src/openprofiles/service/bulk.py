@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -212,19 +212,19 @@ class _Lookahead:
         return holders, again
 
 
-def _identifier_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
-    return [(*key, d.index) for d in drafts for key in d.identifier_keys
-            if only is None or key in only]
+# Lookup rows: each key of a batch with the place of its line.
 
 
-def _identity_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
-    return [(*key, d.index) for d in drafts for key in d.identity_keys
-            if only is None or key in only]
+def _identifier_rows(drafts: list[Draft]) -> list[tuple[Any, ...]]:
+    return [(*key, d.index) for d in drafts for key in d.identifier_keys]
 
 
-def _external_id_rows(drafts: list[Draft], only: set[Any] | None = None) -> list[tuple[Any, ...]]:
-    keys = [(external_id_key(d.external_id), d.index) for d in drafts if d.external_id is not None]
-    return keys if only is None else [row for row in keys if row[0] in only]
+def _identity_rows(drafts: list[Draft]) -> list[tuple[Any, ...]]:
+    return [(*key, d.index) for d in drafts for key in d.identity_keys]
+
+
+def _external_id_rows(drafts: list[Draft]) -> list[tuple[Any, ...]]:
+    return [(external_id_key(d.external_id), d.index) for d in drafts if d.external_id is not None]
 
 
 def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
@@ -630,6 +630,26 @@ async def import_lines(
     return totals
 
 
+def batch_unit(
+    limits: Limits, raw: list[tuple[int, bytes]], parsed: Parsed
+) -> Callable[[Transaction], Awaitable[BatchResult]]:
+    """The unit of work that applies a batch. What the parsing process looked up is from
+    before the batch is written: a server writing to the same database meanwhile may have
+    taken a key it found free, and the batch's inserts then meet that key. The store runs the
+    unit again, and it then looks every key up itself."""
+    attempts = 0
+
+    async def unit(tx: Transaction) -> BatchResult:
+        nonlocal attempts
+        attempts += 1
+        looked_up = parsed if attempts == 1 else msgspec.structs.replace(
+            parsed, holders=None, again=None
+        )
+        return await apply_batch(tx, limits, raw, looked_up)
+
+    return unit
+
+
 async def _import(
     store: Store, account_id: int, limits: Limits,
     batches: Iterable[tuple[list[tuple[int, bytes]], int]], totals: ImportTotals,
@@ -638,10 +658,7 @@ async def _import(
     path = getattr(store, "path", None)
     database = (path, account_id) if getattr(store, "engine", None) == "sqlite" and path else None
     async for raw, parsed, consumed in parsed_batches(batches, database):
-        async def unit(tx: Transaction, raw: list[tuple[int, bytes]] = raw,
-                       parsed: Parsed = parsed) -> BatchResult:
-            return await apply_batch(tx, limits, raw, parsed)
-
+        unit = batch_unit(limits, raw, parsed)
         result = await store.write(account_id, unit) if parsed.drafts else BatchResult()
         totals.created += result.created
         totals.replaced += result.replaced
