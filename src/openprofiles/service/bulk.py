@@ -367,6 +367,14 @@ async def _insert(
     identities: list[tuple[int, str, str]] = []
     explicit = [d.user_id for d in new if d.user_id is not None]
     user_ids = iter(await batch.reserve_ids("users", len(new) - len(explicit), above=named_above))
+
+    def profile(draft: Draft, user_id: int) -> None:
+        records.profiles.append((
+            account, draft.id, user_id, draft.source, draft.type, draft.name,
+            draft.identifiers, draft.attributes, draft.created_at,
+        ))
+        records.identifiers.extend((account, *key, draft.id) for key in draft.identifier_keys)
+
     for draft in new:
         user_id = draft.user_id if draft.user_id is not None else next(user_ids)
         external_id = draft.external_id
@@ -375,11 +383,7 @@ async def _insert(
             external_id_key(external_id) if external_id is not None else None, now,
         ))
         identities.extend((user_id, *key) for key in draft.identity_keys)
-        records.profiles.append((
-            account, draft.id, user_id, draft.source, draft.type, draft.name,
-            draft.identifiers, draft.attributes, draft.created_at,
-        ))
-        records.identifiers.extend((account, *key, draft.id) for key in draft.identifier_keys)
+        profile(draft, user_id)
     owners = await batch.users_to_link([user_id for _, user_id in linked]) if linked else {}
     for draft, user_id in linked:
         external_id, profile_count = owners[user_id]
@@ -394,11 +398,7 @@ async def _insert(
             records.external_ids.append((
                 account, user_id, draft.external_id, external_id_key(draft.external_id), now,
             ))
-        records.profiles.append((
-            account, draft.id, user_id, draft.source, draft.type, draft.name,
-            draft.identifiers, draft.attributes, draft.created_at,
-        ))
-        records.identifiers.extend((account, *key, draft.id) for key in draft.identifier_keys)
+        profile(draft, user_id)
     identity_ids = await batch.reserve_ids("user_identities", len(identities))
     records.identities = [
         (account, identity_id, user_id, kind, value, now)

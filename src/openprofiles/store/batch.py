@@ -289,17 +289,13 @@ class BatchTransaction:
 
     async def users_to_link(self, ids: Sequence[int]) -> dict[int, tuple[str | None, int]]:
         """The external id and the number of profiles of each user."""
-        found: dict[int, tuple[str | None, int]] = {}
-        unique = list(dict.fromkeys(ids))
-        for chunk in _chunks(unique):
-            rows = await self.driver.fetch(
-                "SELECT u.id, u.external_id,"
-                " (SELECT COUNT(*) FROM profiles p WHERE p.account_id = $1 AND p.user_id = u.id)"
-                f" FROM users u WHERE u.account_id = $1 AND u.id IN ({_placeholders(1, len(chunk))})",
-                self.account_id, *chunk,
-            )
-            found.update((row[0], (row[1], int(row[2]))) for row in rows)
-        return found
+        found = await self._stored(
+            "SELECT u.id, u.external_id,"
+            " (SELECT COUNT(*) FROM profiles p WHERE p.account_id = $1 AND p.user_id = u.id)"
+            " FROM users u WHERE u.account_id = $1 AND u.id IN ({values})",
+            1, [(i,) for i in ids],
+        )
+        return {row[0]: (row[1], int(row[2])) for row in found}
 
     async def _stored(self, sql: str, width: int, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
         found: set[tuple[Any, ...]] = set()
