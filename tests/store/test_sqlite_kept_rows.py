@@ -1,22 +1,31 @@
-"""The SQLite reading connection keeps a rarely changing row until anything commits to the file."""
+"""The SQLite reading connection keeps a rarely changing row until anything commits to the file,
+which it learns from the log index's header (`CommitWatch`) or, failing that, from SQLite."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from openprofiles.store.migrate import upgrade
 from openprofiles.store.sqlite import SqliteDriver, connect
+from openprofiles.store.sqlite_commits import CommitWatch
 from openprofiles.store.urls import DatabaseUrl
 
 SQL = "SELECT credentials_version FROM accounts WHERE id = $1"
 
 
-def test_a_kept_row_is_read_again_once_another_connection_commits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("watched", [True, False], ids=["watched", "asking-sqlite"])
+def test_a_kept_row_is_read_again_once_another_connection_commits(
+    tmp_path: Path, watched: bool
+) -> None:
     path = str(tmp_path / "kept.db")
     upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
-    reader = SqliteDriver(connect(path), keeps_rows=True)
+    reader = SqliteDriver(connect(path), keeps_rows=True, path=path if watched else None)
     other = sqlite3.connect(path, isolation_level=None)  # as another process would
 
     def bump() -> None:
@@ -54,3 +63,66 @@ def test_a_writing_connection_never_keeps_rows(tmp_path: Path) -> None:
         return [before, after]
 
     assert asyncio.run(scenario()) == [0, 5]
+
+
+def _bump_in_another_process(path: str, *, checkpoint: bool = False) -> None:
+    script = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA journal_mode=WAL')\n"
+        "if sys.argv[2] == 'checkpoint': c.execute('PRAGMA wal_checkpoint(TRUNCATE)')\n"
+        "c.execute('UPDATE accounts SET credentials_version = credentials_version + 1')\n"
+    )
+    subprocess.run([sys.executable, "-c", script, path, "checkpoint" if checkpoint else "-"],
+                   check=True, timeout=60)
+
+
+def test_the_watched_row_follows_commits_of_other_processes_and_log_restarts(tmp_path: Path) -> None:
+    path = str(tmp_path / "processes.db")
+    upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
+    reader = SqliteDriver(connect(path), keeps_rows=True, path=path)
+
+    async def read() -> int:
+        return (await reader.fetchrow_kept(SQL, 1))[0]
+
+    async def scenario() -> list[int]:
+        seen = [await read(), await read()]
+        _bump_in_another_process(path)
+        seen.append(await read())
+        # The log copied into the file and emptied: the next commit starts it over, from
+        # the first frame again, and must still be seen.
+        _bump_in_another_process(path, checkpoint=True)
+        seen.append(await read())
+        _bump_in_another_process(path, checkpoint=True)
+        seen += [await read(), await read()]
+        return seen
+
+    assert asyncio.run(scenario()) == [0, 0, 1, 2, 3, 3]
+    assert reader._watch is not None  # the rows above were kept through the watch
+
+
+def test_the_watch_moves_with_each_commit_and_only_then(tmp_path: Path) -> None:
+    path = str(tmp_path / "watch.db")
+    upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("SELECT 1 FROM accounts").fetchall()  # the index exists once a reader came
+    watch = CommitWatch.open(path)
+    assert watch is not None
+    assert watch.changed()  # the first look
+    assert not watch.changed()
+    writer.execute("SELECT * FROM accounts").fetchall()
+    assert not watch.changed()  # reading commits nothing
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE accounts SET credentials_version = 7")
+    assert not watch.changed()  # not committed yet
+    writer.execute("COMMIT")
+    assert watch.changed()
+    assert not watch.changed()
+    watch.close()
+
+
+def test_no_watch_without_a_log_index(tmp_path: Path) -> None:
+    path = tmp_path / "rollback-journal.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)")
+    assert CommitWatch.open(str(path)) is None

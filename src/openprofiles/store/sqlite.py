@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from .errors import RetryableConflict, StoreUnavailable
 from .sql import SqlTransaction
+from .sqlite_commits import CommitWatch
 
 T = TypeVar("T")
 
@@ -62,13 +63,18 @@ def connect(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connec
 class SqliteDriver:
     engine = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection, *, keeps_rows: bool = False) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, keeps_rows: bool = False,
+                 path: str | None = None) -> None:
         self.connection = connection
         # Only a connection that never writes may keep rows: its `data_version` moves with
         # every commit to the file, by any connection of any process, and nothing else.
         self._keeps_rows = keeps_rows
         self._kept: dict[tuple[str, tuple[Any, ...]], Any] = {}
         self._kept_at: int | None = None
+        # The file's `path`, whose log index tells without a system call that nothing was
+        # committed, so that `data_version` need not be asked (opened once the index exists).
+        self._watch_path = path
+        self._watch: CommitWatch | None = None
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         return self.connection.execute(_qmark(sql), args).fetchone()
@@ -76,10 +82,8 @@ class SqliteDriver:
     async def fetchrow_kept(self, sql: str, *args: Any) -> Any:
         if not self._keeps_rows:
             return await self.fetchrow(sql, *args)
-        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._kept_at:
-            self._kept.clear()
-            self._kept_at = version
+        if self._watch is None or self._watch.changed():
+            self._check_version()
         key = (sql, args)
         if key in self._kept:
             return self._kept[key]
@@ -87,6 +91,21 @@ class SqliteDriver:
         if len(self._kept) < 1024:
             self._kept[key] = row
         return row
+
+    def _check_version(self) -> None:
+        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._kept_at:
+            self._kept.clear()
+            self._kept_at = version
+        if self._watch is None and self._watch_path is not None:
+            # The version just read is at least as recent as the header the watch starts
+            # from: the watch's first look only sends it here once more.
+            self._watch = CommitWatch.open(self._watch_path)
+            self._watch_path = None
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         return self.connection.execute(_qmark(sql), args).fetchall()
@@ -145,7 +164,7 @@ class SqliteStore:
         self.busy_timeout = busy_timeout_ms / 1000
         self.driver = SqliteDriver(self.connection)
         self.reader = connect(path, busy_timeout_ms)
-        self.read_driver = SqliteDriver(self.reader, keeps_rows=True)
+        self.read_driver = SqliteDriver(self.reader, keeps_rows=True, path=path)
         self._pending: list[_Pending] = []
         # Set from the moment a batch is due until its commit is done: the writing connection
         # serves one batch at a time.
@@ -281,5 +300,6 @@ class SqliteStore:
     async def close(self) -> None:
         while self._flushing is not None:  # the writes already accepted are answered first
             await asyncio.shield(self._flushing)
+        self.read_driver.close()
         self.connection.close()
         self.reader.close()
