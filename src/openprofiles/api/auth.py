@@ -16,6 +16,7 @@ from ..domain import access
 from ..service import users
 from ..service.users import Authentication, Credential, PasswordCredential, Principal, TokenCredential
 from ..store.base import Store
+from . import headers
 from .errors import ApiError
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="openprofiles"'}
@@ -88,7 +89,7 @@ class AccountDirectory:
 
 
 def credential_of(request: Request) -> Credential:
-    header = request.headers.get("authorization")
+    header = headers.header(request.scope, b"authorization")
     if not header:
         raise unauthorized()
     # A client sends the same header on every request: parsing it once per process is

@@ -18,6 +18,7 @@ from ..service.users import Principal, SignIns
 from ..store.base import Account, Store
 from . import auth
 from .errors import from_exception
+from .headers import header
 
 
 class Runtime:
@@ -46,7 +47,7 @@ class Call:
     def base_url(self) -> str:
         # Building it parses the Host header into a URL: remembered for the few that come.
         scope = self.request.scope
-        key = (scope["scheme"], self.request.headers.get("host"), scope.get("server"),
+        key = (scope["scheme"], header(scope, b"host"), scope.get("server"),
                scope.get("root_path", ""))
         url = _base_urls.get(key)
         if url is None:
@@ -74,7 +75,7 @@ def endpoint(
         try:
             store = runtime.store
             assert store is not None, "the store opens at startup"
-            account_id = await runtime.accounts.account_id(store, request.headers.get("host"))
+            account_id = await runtime.accounts.account_id(store, header(request.scope, b"host"))
             found = await auth.authenticate(store, account_id, request, runtime.signins)
             assert found.principal is not None and found.account is not None
             auth.require(found.principal, write=write, agents_only=agents_only)

@@ -26,7 +26,7 @@ _ID_ALPHABET = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 def is_profile_id(text: str) -> bool:
     """Whether `text` could be a profile id; anything else names no profile."""
-    return len(text) == 26 and all(c in _ID_ALPHABET for c in text)
+    return len(text) == 26 and _ID_ALPHABET.issuperset(text)
 
 
 @dataclass(slots=True)
