@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import Runtime
 from .errors import error_response
+from .headers import header
 
 log = logging.getLogger("openprofiles")
 
@@ -170,14 +170,13 @@ class RateLimit:
         if scope["type"] != "http" or store is None:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         try:
-            account_id = await self.runtime.accounts.account_id(store, headers.get("host"))
+            account_id = await self.runtime.accounts.account_id(store, header(scope, b"host"))
         except Exception:  # the application answers in the error format
             await self.app(scope, receive, send)
             return
         window = Window.at(time.time())
-        counted = "authorization" in headers
+        counted = header(scope, b"authorization") is not None
         if counted:
             count = await self.counter.hit(account_id, window.index)
         else:
