@@ -7,7 +7,6 @@ writes the batch's new records with one `executemany` per table.
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from urllib.parse import quote
 
 from ..domain.profile import Profile
 from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
+from .sqlite import SqliteStore
 
 # Keys per lookup statement: well under both engines' limits on parameters.
 _KEYS_PER_QUERY = 512
@@ -68,36 +68,25 @@ IMPORT_CHECKPOINT_PAGES = 65536  # 256 MiB of log at 4 KiB a page
 def prepare_for_import(store: object) -> None:
     """Settings of the store's own connection for the length of an import.
 
-    On SQLite, a commit does not wait for the disk (`synchronous=NORMAL`): a batch's commit
-    would otherwise wait for a sync of the write-ahead log, as long as the batch's own work.
-    A crash loses at most the last batches; `finish_import` makes every one durable at once."""
-    connection = getattr(store, "connection", None)
-    if getattr(store, "engine", None) == "sqlite" and connection is not None:
-        connection.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_MIB * 1024}")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute(f"PRAGMA wal_autocheckpoint={IMPORT_CHECKPOINT_PAGES}")
+    On SQLite, a commit does not wait for the disk: a batch's commit would otherwise wait for
+    a sync of the write-ahead log, as long as the batch's own work. A crash loses at most the
+    last batches; `finish_import` makes every one durable at once."""
+    if isinstance(store, SqliteStore):
+        store.connection.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_MIB * 1024}")
+        store.connection.execute(f"PRAGMA wal_autocheckpoint={IMPORT_CHECKPOINT_PAGES}")
+        store.defer_syncs()
 
 
 def finish_import(store: object) -> None:
     """Puts every batch the import committed on disk, and the connection back as it was."""
-    connection = getattr(store, "connection", None)
-    path = getattr(store, "path", None)
-    if getattr(store, "engine", None) != "sqlite" or connection is None or path is None:
+    if not isinstance(store, SqliteStore):
         return
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+    store.connection.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
     # Readers would otherwise search the long log until the next write copies it over.
-    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    store.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     # The commits wrote the log through the file cache: one sync of the log holds them all.
     # A checkpoint may have emptied the log into the database file meanwhile, which it syncs.
-    try:
-        log = os.open(f"{path}-wal", os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(log)
-    finally:
-        os.close(log)
+    store.sync()
 
 
 @dataclass

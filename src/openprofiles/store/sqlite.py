@@ -8,14 +8,16 @@ write that arrived in the same turn of the event loop, and the lock is held only
 statements run and commit.
 Lookups by key take microseconds, so blocking the loop for them costs less than a thread hop.
 
-`synchronous=FULL`: a write is on disk before its 2xx leaves, so a crash or a power loss
-keeps it. A file that stays locked past the busy timeout, or cannot be read or written, is
-`StoreUnavailable` (the API answers 503).
+A write is on disk before its 2xx leaves, so a crash or a power loss keeps it. In WAL mode the
+worker syncs the log itself, once the commit has released the lock (`_make_durable`); in any
+other mode SQLite syncs within the commit (`synchronous=FULL`). A file that stays locked past
+the busy timeout, or cannot be read or written, is `StoreUnavailable` (the API answers 503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,17 +26,19 @@ from typing import Any, TypeVar
 from .errors import RetryableConflict, StoreUnavailable
 from .sql import SqlTransaction
 from .sqlite_commits import CommitWatch
+from .sqlite_wake import LockWake
 
 T = TypeVar("T")
 
 _PARAM = re.compile(r"\$(\d+)")
 _MAX_ATTEMPTS = 5
-# How long to wait before asking again for the file's lock while another process holds it.
-# Another worker holds it for a batch's statements and commit, a millisecond or two: asking
-# again every tenth of a millisecond (or at the loop's next turn, whichever is later) finds
-# it free soon after it is, where waiting longer left it unused between batches for a
-# quarter of the time under a write load. An attempt costs a few microseconds.
+# How long to wait before asking again for the file's lock while another process holds it,
+# where the file has no wake-up pipe (`sqlite_wake`): another worker holds it for a batch's
+# statements and commit, a millisecond or two, and waiting longer than this left it unused
+# between batches. With the pipe, a waiter sleeps until a release, and asks again after
+# `_WAKE_FALLBACK` only in case the holder is a process that does not signal.
 _PAUSE = 0.0001
+_WAKE_FALLBACK = 0.002
 BUSY_TIMEOUT_MS = 10000
 
 
@@ -162,6 +166,21 @@ class SqliteStore:
         # loop (`_flush`), which meanwhile goes on serving reads.
         self.connection = connect(path, busy_timeout_ms=0)
         self.busy_timeout = busy_timeout_ms / 1000
+        # In WAL mode a commit appends to the log and releases the lock; with
+        # `synchronous=NORMAL` it does so without waiting for the disk, and the worker syncs the
+        # log right after (`_make_durable`), before answering. The sync, a fifth of a
+        # millisecond or more, then no longer keeps every other process waiting for the lock.
+        # What it makes durable is the same: every frame appended to the log before it,
+        # this batch's included. Frames copied into the database file by a checkpoint were
+        # synced by it first, whatever the mode, and the log restarts only after a checkpoint.
+        journal = self.connection.execute("PRAGMA journal_mode").fetchone()[0]
+        self._syncs_log = journal == "wal"
+        if self._syncs_log:
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+        self._log: int | None = None
+        self._sync_each_commit = True
+        self._wake = LockWake.open(path)
+        self._wake_timer: asyncio.TimerHandle | None = None
         self.driver = SqliteDriver(self.connection)
         self.reader = connect(path, busy_timeout_ms)
         self.read_driver = SqliteDriver(self.reader, keeps_rows=True, path=path)
@@ -216,7 +235,7 @@ class SqliteStore:
             self.connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             if "lock" in str(error) and loop.time() - self._waiting_since < self.busy_timeout:
-                loop.call_later(_PAUSE, self._flush)
+                self._wait_for_lock(loop)
                 return
             batch = self._take_pending()
             self._answer(batch, [(False, StoreUnavailable(str(error))) for _ in batch])
@@ -226,18 +245,74 @@ class SqliteStore:
             outcomes = [self._run(write.account_id, write.unit) for write in batch]
         except sqlite3.Error as error:  # the savepoints themselves failed: nothing is kept
             self._rollback()
+            self._released()
             self._answer(batch, [(False, StoreUnavailable(str(error))) for _ in batch])
             return
-        # The commit, and its disk sync, run right here rather than in a worker thread: a
-        # thread must first win the interpreter's lock from a busy loop, which can take
-        # milliseconds, all the while holding the file's lock that every other process waits
-        # for. A sync takes about a tenth of a millisecond on an SSD.
+        # The commit, and the disk sync after it, run right here rather than in a worker
+        # thread: a thread must first win the interpreter's lock from a busy loop, which can
+        # take milliseconds, and measured slower.
         try:
             self.connection.execute("COMMIT")
         except sqlite3.Error as error:
+            self._rollback()
+            self._released()
             self._committed(batch, outcomes, error)
             return
-        self._committed(batch, outcomes, None)
+        self._released()
+        self._committed(batch, outcomes, self._make_durable())
+
+    def _wait_for_lock(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._wake is None:
+            loop.call_later(_PAUSE, self._flush)
+            return
+        loop.add_reader(self._wake.fileno(), self._lock_released)
+        self._wake_timer = loop.call_later(_WAKE_FALLBACK, self._lock_released)
+
+    def _lock_released(self) -> None:
+        """Another process released the lock, or the fallback pause is over: ask again."""
+        assert self._wake is not None
+        asyncio.get_running_loop().remove_reader(self._wake.fileno())
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
+            self._wake_timer = None
+        self._wake.drain()
+        self._flush()
+
+    def _released(self) -> None:
+        if self._wake is not None:
+            self._wake.released()
+
+    def _make_durable(self) -> OSError | None:
+        """Syncs the log after a commit (see `__init__`); the error, if the disk failed."""
+        if not self._syncs_log or not self._sync_each_commit:
+            return None
+        try:
+            if self._log is None:
+                # The log exists from the first commit on, and stays while this connection
+                # is open: SQLite removes it only when the last connection to the file closes.
+                self._log = os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
+            os.fdatasync(self._log)
+        except OSError as error:
+            return error
+        return None
+
+    def defer_syncs(self) -> None:
+        """From now until `sync`, a commit does not wait for the disk: for a bulk import, whose
+        batches are made durable all at once at its end."""
+        self._sync_each_commit = False
+        if not self._syncs_log:
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+
+    def sync(self) -> None:
+        """Puts every commit so far on disk, and each commit from now on again before it is
+        answered."""
+        self._sync_each_commit = True
+        if not self._syncs_log:
+            self.connection.execute("PRAGMA synchronous=FULL")
+            return
+        error = self._make_durable()
+        if error is not None:
+            raise StoreUnavailable(str(error))
 
     def _take_pending(self) -> list[_Pending]:
         batch, self._pending = self._pending, []
@@ -245,8 +320,7 @@ class SqliteStore:
 
     def _committed(self, batch: list[_Pending], outcomes: list[tuple[bool, Any]],
                    error: BaseException | None) -> None:
-        if error is not None:  # nothing of the batch is kept: every write fails alike
-            self._rollback()
+        if error is not None:  # the batch is not known to be kept: every write fails alike
             outcomes = [(False, StoreUnavailable(str(error))) for _ in batch]
         self._answer(batch, outcomes)
 
@@ -303,3 +377,7 @@ class SqliteStore:
         self.read_driver.close()
         self.connection.close()
         self.reader.close()
+        if self._wake is not None:
+            self._wake.close()
+        if self._log is not None:
+            os.close(self._log)
