@@ -164,7 +164,7 @@ class SqliteStore:
         # batch that has not committed yet.
         # The writer never waits inside SQLite for the file's lock: it asks again from the event
         # loop (`_flush`), which meanwhile goes on serving reads.
-        self.connection = connect(path, busy_timeout_ms=0)
+        self.connection = connect(path, busy_timeout_ms)
         self.busy_timeout = busy_timeout_ms / 1000
         # In WAL mode a commit appends to the log and releases the lock; with
         # `synchronous=NORMAL` it does so without waiting for the disk, and the worker syncs the
@@ -173,10 +173,13 @@ class SqliteStore:
         # What it makes durable is the same: every frame appended to the log before it,
         # this batch's included. Frames copied into the database file by a checkpoint were
         # synced by it first, whatever the mode, and the log restarts only after a checkpoint.
+        # Asked while the connection still waits for the file's locks: a process that opens
+        # the file first after a crash rebuilds the log's index, and holds it meanwhile.
         journal = self.connection.execute("PRAGMA journal_mode").fetchone()[0]
         self._syncs_log = journal == "wal"
         if self._syncs_log:
             self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA busy_timeout=0")
         self._log: int | None = None
         self._sync_each_commit = True
         self._wake = LockWake.open(path)
