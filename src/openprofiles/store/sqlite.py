@@ -86,8 +86,12 @@ class SqliteDriver:
     async def fetchrow_kept(self, sql: str, *args: Any) -> Any:
         if not self._keeps_rows:
             return await self.fetchrow(sql, *args)
-        if self._watch is None or self._watch.changed():
+        if self._watch is None:
             self._check_version()
+        elif self._watch.changed():
+            # Something was committed since the last look: `data_version` would only say so
+            # again, at the cost of a read transaction on every request under a write load.
+            self._kept.clear()
         key = (sql, args)
         if key in self._kept:
             return self._kept[key]
