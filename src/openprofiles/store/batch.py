@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from ..domain.profile import Profile
 from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
-from .sqlite import SqliteStore
+from .sqlite import CHECKPOINT_FRAMES, SqliteStore
 
 # Keys per lookup statement: well under both engines' limits on parameters.
 _KEYS_PER_QUERY = 512
@@ -81,7 +81,7 @@ def finish_import(store: object) -> None:
     """Puts every batch the import committed on disk, and the connection back as it was."""
     if not isinstance(store, SqliteStore):
         return
-    store.connection.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+    store.connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_FRAMES}")
     # Readers would otherwise search the long log until the next write copies it over.
     store.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     # The commits wrote the log through the file cache: one sync of the log holds them all.

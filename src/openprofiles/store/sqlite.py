@@ -39,6 +39,13 @@ _MAX_ATTEMPTS = 5
 # `_WAKE_FALLBACK` only in case the holder is a process that does not signal.
 _PAUSE = 0.0001
 _WAKE_FALLBACK = 0.002
+# Frames (pages) the write-ahead log may hold before a commit copies it into the database file:
+# 16 MiB, four times SQLite's default. The copy runs within the committing worker's `COMMIT`,
+# after the lock is released but before the others can hear so, and ends with a sync of the
+# database file; it also writes a page that several commits changed only once. Measured on a
+# million profiles, PUT create went 7-11% faster, PUT replace and PATCH 10-15%, while the p99
+# of PUT replace and PATCH rose from about 18 to 33 ms, the length of one copy.
+CHECKPOINT_FRAMES = 4000
 BUSY_TIMEOUT_MS = 10000
 
 
@@ -184,6 +191,7 @@ class SqliteStore:
         if self._syncs_log:
             self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA busy_timeout=0")
+        self.connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_FRAMES}")
         self._log: int | None = None
         self._sync_each_commit = True
         self._wake = LockWake.open(path)
