@@ -5,29 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from pathlib import Path
 
-import pytest
-
-from openprofiles.domain.identifiers import IdentifierQuery
 from openprofiles.domain.limits import Limits
-from openprofiles.domain.profile import parse_profile_input
 from openprofiles.service import profiles
-from openprofiles.service.users import DEFAULT_ACCOUNT_ID
-from openprofiles.store.migrate import upgrade
 from openprofiles.store.sqlite import CHECKPOINT_FRAMES, SqliteStore
-from openprofiles.store.urls import DatabaseUrl
+
+from .writes import ACCOUNT, body, query
 
 PAGE = 4096
 FRAME = 24 + PAGE  # https://www.sqlite.org/walformat.html
 SQLITE_DEFAULT = 1000
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    file = tmp_path / "checkpoints.db"
-    upgrade(DatabaseUrl.parse(f"sqlite:///{file}"))
-    return str(file)
 
 
 def _frames_now(path: str) -> int:
@@ -44,13 +31,11 @@ def _frames_at_most(path: str) -> int:
 def test_the_log_grows_to_a_few_thousand_frames_then_starts_over(path: str) -> None:
     async def scenario() -> tuple[int, int]:
         store = SqliteStore(path)
-        body = parse_profile_input({"attributes": {"plan": "gold"}})
         try:
             # One write a batch, each a commit of several pages, until the log has started
             # over at least once.
             for i in range(2000):
-                query = IdentifierQuery.parse(f"shop:customer:email:c{i}@example.com")
-                await profiles.put_by_query(store, DEFAULT_ACCOUNT_ID, Limits(), query, body)
+                await profiles.put_by_query(store, ACCOUNT, Limits(), query(f"c{i}@example.com"), body())
                 most = _frames_at_most(path)
                 if most > CHECKPOINT_FRAMES and _frames_now(path) < most:
                     break

@@ -5,37 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
-
-import pytest
 
 from openprofiles.domain.errors import ProfileNotFound, UserNotFound
-from openprofiles.domain.identifiers import IdentifierQuery
 from openprofiles.domain.limits import Limits
-from openprofiles.domain.profile import ProfileInput, parse_profile_input
 from openprofiles.service import profiles
-from openprofiles.service.users import DEFAULT_ACCOUNT_ID
-from openprofiles.store.migrate import upgrade
 from openprofiles.store.base import Transaction
 from openprofiles.store.sqlite import SqliteStore
-from openprofiles.store.urls import DatabaseUrl
 
-ACCOUNT = DEFAULT_ACCOUNT_ID
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    file = tmp_path / "group.db"
-    upgrade(DatabaseUrl.parse(f"sqlite:///{file}"))
-    return str(file)
-
-
-def _query(email: str) -> IdentifierQuery:
-    return IdentifierQuery.parse(f"shop:customer:email:{email}")
-
-
-def _body() -> ProfileInput:
-    return parse_profile_input({"attributes": {"plan": "gold"}})
+from .writes import ACCOUNT, body, query
 
 
 def _committed_emails(path: str) -> set[str]:
@@ -50,12 +27,12 @@ def test_writes_of_one_turn_share_a_commit_and_fail_alone(path: str) -> None:
         store = SqliteStore(path)
         try:
             writes = [
-                profiles.put_by_query(store, ACCOUNT, Limits(), _query(f"u{i}@example.com"), _body())
+                profiles.put_by_query(store, ACCOUNT, Limits(), query(f"u{i}@example.com"), body())
                 for i in range(20)
             ]
             # One write in the middle is refused inside its transaction: no such user.
             writes.insert(10, profiles.put_by_query(
-                store, ACCOUNT, Limits(), _query("bad@example.com"), _body(), user_id=999_999))
+                store, ACCOUNT, Limits(), query("bad@example.com"), body(), user_id=999_999))
             return await asyncio.gather(*writes, return_exceptions=True)
         finally:
             await store.close()
@@ -76,7 +53,7 @@ def test_a_write_is_answered_only_once_another_connection_sees_it(path: str) -> 
         try:
             async def write_then_look(i: int) -> None:
                 email = f"seen{i}@example.com"
-                await profiles.put_by_query(store, ACCOUNT, Limits(), _query(email), _body())
+                await profiles.put_by_query(store, ACCOUNT, Limits(), query(email), body())
                 seen_on_answer.append(email in _committed_emails(path))
 
             await asyncio.gather(*(write_then_look(i) for i in range(10)))
@@ -88,23 +65,23 @@ def test_a_write_is_answered_only_once_another_connection_sees_it(path: str) -> 
 
 
 def test_reads_do_not_see_a_batch_before_it_commits(path: str) -> None:
-    query = _query("pending@example.com")
+    pending = query("pending@example.com")
 
     async def scenario() -> tuple[bool, bool, bool]:
         store = SqliteStore(path)
         try:
             async def write_and_look(tx: Transaction) -> tuple[bool, bool]:
-                await profiles.put_in(tx, Limits(), query, _body())
+                await profiles.put_in(tx, Limits(), pending, body())
                 # Inside the batch: the row is written but not committed.
                 try:
-                    await profiles.get_by_query(store, ACCOUNT, query)
+                    await profiles.get_by_query(store, ACCOUNT, pending)
                     through_store = True
                 except ProfileNotFound:
                     through_store = False
                 return through_store, "pending@example.com" in _committed_emails(path)
 
             through_store, elsewhere = await store.write(ACCOUNT, write_and_look)
-            after = (await profiles.get_by_query(store, ACCOUNT, query)) is not None
+            after = (await profiles.get_by_query(store, ACCOUNT, pending)) is not None
             return through_store, elsewhere, after
         finally:
             await store.close()
@@ -117,13 +94,13 @@ def test_a_unit_that_waits_for_anything_else_is_refused_alone(path: str) -> None
         store = SqliteStore(path)
         try:
             async def waits(tx: Transaction) -> None:
-                await profiles.put_in(tx, Limits(), _query("waits@example.com"), _body())
+                await profiles.put_in(tx, Limits(), query("waits@example.com"), body())
                 await asyncio.sleep(0)
 
             return await asyncio.gather(
-                profiles.put_by_query(store, ACCOUNT, Limits(), _query("before@example.com"), _body()),
+                profiles.put_by_query(store, ACCOUNT, Limits(), query("before@example.com"), body()),
                 store.write(ACCOUNT, waits),
-                profiles.put_by_query(store, ACCOUNT, Limits(), _query("after@example.com"), _body()),
+                profiles.put_by_query(store, ACCOUNT, Limits(), query("after@example.com"), body()),
                 return_exceptions=True,
             )
         finally:
@@ -153,7 +130,7 @@ def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
 
         beat = asyncio.ensure_future(ticker())
         try:
-            await profiles.put_by_query(store, ACCOUNT, Limits(), _query("late@example.com"), _body())
+            await profiles.put_by_query(store, ACCOUNT, Limits(), query("late@example.com"), body())
             waited = loop.time() - started
         finally:
             beat.cancel()

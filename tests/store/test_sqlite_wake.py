@@ -11,34 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from openprofiles.domain.identifiers import IdentifierQuery
 from openprofiles.domain.limits import Limits
-from openprofiles.domain.profile import ProfileInput, parse_profile_input
 from openprofiles.service import profiles
-from openprofiles.service.users import DEFAULT_ACCOUNT_ID
 from openprofiles.store import sqlite as sqlite_store
 from openprofiles.store.errors import StoreUnavailable
-from openprofiles.store.migrate import upgrade
 from openprofiles.store.sqlite import SqliteStore
 from openprofiles.store.sqlite_wake import LockWake
-from openprofiles.store.urls import DatabaseUrl
 
-ACCOUNT = DEFAULT_ACCOUNT_ID
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    file = tmp_path / "wake.db"
-    upgrade(DatabaseUrl.parse(f"sqlite:///{file}"))
-    return str(file)
-
-
-def _query(email: str) -> IdentifierQuery:
-    return IdentifierQuery.parse(f"shop:customer:email:{email}")
-
-
-def _body() -> ProfileInput:
-    return parse_profile_input({"attributes": {"plan": "gold"}})
+from .writes import ACCOUNT, body, query
 
 
 def _pending_bytes(wake: LockWake) -> int:
@@ -97,7 +77,7 @@ def test_without_a_pipe_a_store_still_waits_for_the_lock_by_asking_again(path: s
         other.execute("BEGIN IMMEDIATE")
         asyncio.get_running_loop().call_later(0.05, other.execute, "COMMIT")
         try:
-            await profiles.put_by_query(store, ACCOUNT, Limits(), _query("poll@example.com"), _body())
+            await profiles.put_by_query(store, ACCOUNT, Limits(), query("poll@example.com"), body())
         finally:
             await store.close()
             other.close()
@@ -146,7 +126,7 @@ def test_a_waiting_store_sleeps_until_the_holder_signals_its_release(path: str) 
 
         other_work = asyncio.ensure_future(busy())
         try:
-            await profiles.put_by_query(store, ACCOUNT, Limits(), _query("woken@example.com"), _body())
+            await profiles.put_by_query(store, ACCOUNT, Limits(), query("woken@example.com"), body())
             return attempts.count, released_at, loop.time()
         finally:
             other_work.cancel()
@@ -174,7 +154,7 @@ def test_a_holder_that_does_not_signal_is_noticed_after_a_pause(path: str) -> No
         asyncio.get_running_loop().call_later(0.05, other.execute, "COMMIT")
         try:
             await asyncio.wait_for(
-                profiles.put_by_query(store, ACCOUNT, Limits(), _query("quiet@example.com"), _body()),
+                profiles.put_by_query(store, ACCOUNT, Limits(), query("quiet@example.com"), body()),
                 timeout=2,
             )
         finally:
@@ -189,7 +169,7 @@ def test_two_stores_writing_at_once_wake_each_other(path: str) -> None:
         first, second = SqliteStore(path), SqliteStore(path)
         try:
             writes = [
-                profiles.put_by_query(store, ACCOUNT, Limits(), _query(f"p{i}@example.com"), _body())
+                profiles.put_by_query(store, ACCOUNT, Limits(), query(f"p{i}@example.com"), body())
                 for i in range(200) for store in (first, second)
             ]
             return await asyncio.wait_for(asyncio.gather(*writes), timeout=60)
@@ -234,7 +214,7 @@ def test_a_batch_is_answered_after_its_commit_and_a_sync_of_the_log(
         assert store.connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
         async def write(i: int) -> None:
-            await profiles.put_by_query(store, ACCOUNT, Limits(), _query(f"s{i}@example.com"), _body())
+            await profiles.put_by_query(store, ACCOUNT, Limits(), query(f"s{i}@example.com"), body())
             answered.append(len(syncs.calls))
 
         try:
@@ -259,7 +239,7 @@ def test_a_failed_sync_answers_every_write_of_its_batch_with_unavailable(
         store = SqliteStore(path)
         try:
             return await asyncio.gather(*(
-                profiles.put_by_query(store, ACCOUNT, Limits(), _query(f"f{i}@example.com"), _body())
+                profiles.put_by_query(store, ACCOUNT, Limits(), query(f"f{i}@example.com"), body())
                 for i in range(3)
             ), return_exceptions=True)
         finally:
@@ -277,11 +257,11 @@ def test_deferred_syncs_are_made_up_for_at_once(path: str, monkeypatch: pytest.M
         try:
             store.defer_syncs()
             for i in range(5):  # five batches, one after another
-                await profiles.put_by_query(store, ACCOUNT, Limits(), _query(f"d{i}@example.com"), _body())
+                await profiles.put_by_query(store, ACCOUNT, Limits(), query(f"d{i}@example.com"), body())
             assert syncs.calls == []
             store.sync()
             assert [committed for _, committed in syncs.calls] == [5]
-            await profiles.put_by_query(store, ACCOUNT, Limits(), _query("after@example.com"), _body())
+            await profiles.put_by_query(store, ACCOUNT, Limits(), query("after@example.com"), body())
             assert [committed for _, committed in syncs.calls] == [5, 6]
         finally:
             await store.close()
