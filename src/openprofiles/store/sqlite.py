@@ -82,7 +82,7 @@ class SqliteDriver:
         self._keeps_rows = keeps_rows
         self._kept: dict[tuple[str, tuple[Any, ...]], Any] = {}
         self._kept_at: int | None = None
-        # The file's `path`, whose log index tells without a system call that nothing was
+        # The file's `path`, whose log index tells without a system call whether anything was
         # committed, so that `data_version` need not be asked (opened once the index exists).
         self._watch_path = path
         self._watch: CommitWatch | None = None
@@ -114,7 +114,7 @@ class SqliteDriver:
             self._kept_at = version
         if self._watch is None and self._watch_path is not None:
             # The version just read is at least as recent as the header the watch starts
-            # from: the watch's first look only sends it here once more.
+            # from: the watch's first look only clears the kept rows once more.
             self._watch = CommitWatch.open(self._watch_path)
             self._watch_path = None
 

@@ -8,8 +8,8 @@ Reading it from a memory map costs a fraction of a microsecond, where asking SQL
 (`PRAGMA data_version`) opens a read transaction: file locks and a `stat` each time.
 
 The header may only be compared, never trusted for what it holds: a header seen while a
-writer is rewriting it differs from the last one seen, which only sends the caller to ask
-SQLite, as any other change would.
+writer is rewriting it differs from the last one seen, which only makes the caller read
+afresh, as any other change would.
 """
 
 from __future__ import annotations
