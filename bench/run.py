@@ -248,6 +248,8 @@ class Measure:
     p99_ms: float
     errors: int
     requests: int
+    # (percent, ms): the run's latency distribution, as bench/lua/common.lua prints it.
+    quantiles: list[tuple[float, float]] = field(default_factory=list)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -271,7 +273,8 @@ def wrk(server: Server, script: str, keys: Path, auth: str, args: argparse.Names
     socket_errors = re.search(r"Socket errors: .*?timeout (\d+)", output)
     errors = int(errors_match.group(1)) if errors_match else 0
     errors += int(socket_errors.group(1)) if socket_errors else 0
-    return Measure(rate, p50, p99, errors, requests)
+    quantiles = [(float(q), int(us) / 1000) for q, us in re.findall(r"^quantile ([\d.]+) (\d+)$", output, re.M)]
+    return Measure(rate, p50, p99, errors, requests, quantiles)
 
 
 @dataclass
@@ -298,14 +301,36 @@ def paired(script: str, first: Target, second: Target, args: argparse.Namespace)
 
 
 def _combined(rounds: list[Measure]) -> Measure:
-    """The rate over all rounds, the median p50, the worst p99."""
+    """The rate over all rounds, and the latencies of all their requests pooled (without the
+    distributions: the median p50 and the worst p99)."""
+    pooled = all(m.quantiles for m in rounds)
     return Measure(
         rate=sum(m.rate for m in rounds) / len(rounds),
-        p50_ms=sorted(m.p50_ms for m in rounds)[len(rounds) // 2],
-        p99_ms=max(m.p99_ms for m in rounds),
+        p50_ms=pooled_percentile(rounds, 50) if pooled else sorted(m.p50_ms for m in rounds)[len(rounds) // 2],
+        p99_ms=pooled_percentile(rounds, 99) if pooled else max(m.p99_ms for m in rounds),
         errors=sum(m.errors for m in rounds),
         requests=sum(m.requests for m in rounds),
     )
+
+
+def pooled_percentile(rounds: list[Measure], percent: float) -> float:
+    """The latency under which `percent` of the requests of every round together were
+    answered: each round's distribution weighs as many requests as it made, each of its points
+    the share of requests between it and the point below (the last, the rest)."""
+    masses: list[tuple[float, float]] = []
+    for measure in rounds:
+        below = 0.0
+        for point, ms in measure.quantiles:
+            masses.append((ms, (point - below) / 100 * measure.requests))
+            below = point
+        masses[-1] = (masses[-1][0], masses[-1][1] + (100 - below) / 100 * measure.requests)
+    wanted = percent / 100 * sum(mass for _, mass in masses)
+    reached = 0.0
+    for ms, mass in sorted(masses):
+        reached += mass
+        if reached >= wanted - 1e-9:
+            return ms
+    return max(ms for ms, _ in masses)
 
 
 # The run
@@ -417,9 +442,9 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000, help="profiles in the small database")
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "all"], default="all",
                         help="all: SQLite, and PostgreSQL when it is reachable")
-    parser.add_argument("--duration", type=float, default=12, help="seconds a scenario")
+    parser.add_argument("--duration", type=float, default=16, help="seconds a scenario")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up before each")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=8,
                         help="turns a scenario's duration is split into, alternating the two servers")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
