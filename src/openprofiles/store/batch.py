@@ -194,6 +194,7 @@ class BatchTransaction:
             " FROM accounts a"
         )
         first = max(int(row[0]), above) + 1
+        self.driver.forget_ids()  # the caller inserts under these ids
         return list(range(first, first + count))
 
     async def keep_sequence_above(self, table: str, value: int) -> None:
@@ -324,6 +325,7 @@ class BatchTransaction:
             " VALUES ($1, $2, $3, NULL, 'end-user', 'full', NULL, NULL, TRUE, FALSE, NULL, $4, $4)",
             self.account_id, user_id, name, now,
         )
+        self.driver.forget_ids()
         await self.keep_sequence_above("users", user_id)
 
 

@@ -88,6 +88,12 @@ class PostgresDriver:
     def new_id(self, table: str) -> str:
         return f"nextval('{table}_id_seq')"
 
+    def take_id(self, table: str) -> int | None:
+        return None  # the sequence, within the statement that inserts
+
+    def forget_ids(self) -> None:
+        pass
+
 
 class _Backoff:
     """Exponential backoff with full jitter, until the time budget is spent."""

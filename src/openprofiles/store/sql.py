@@ -39,6 +39,14 @@ class Driver(Protocol):
     def new_id(self, table: str) -> str:
         """An SQL expression giving a fresh id of `table`, to insert a row with and return."""
         ...
+    def take_id(self, table: str) -> int | None:
+        """A fresh id of `table` the driver can hand out without asking the database, or None:
+        the row is then inserted with `new_id`."""
+        ...
+    def forget_ids(self) -> None:
+        """Rows were inserted with ids chosen by the caller: ids `take_id` would hand out next
+        may be taken."""
+        ...
 
 
 _PROFILE_COLUMNS = "id, user_id, source, type, name, identifiers, attributes, created_at, updated_at"
@@ -88,6 +96,23 @@ class SqlTransaction(EventQueries):
         self.driver = driver
         self.account_id = account_id
         self._lock_suffix = " FOR UPDATE" if driver.engine == "postgresql" else ""
+
+    async def _insert_with_new_id(self, table: str, columns: str, values: str, *args: Any) -> int:
+        """Inserts a row of `table` under a fresh id, which goes where `values` says `{id}`;
+        returns the id."""
+        taken = self.driver.take_id(table)
+        if taken is None:
+            rows = await self.driver.fetch(
+                f"INSERT INTO {table} ({columns})"
+                f" VALUES ({values.format(id=self.driver.new_id(table))}) RETURNING id",
+                *args,
+            )
+            return int(rows[0][0])
+        await self.driver.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({values.format(id=f'${len(args) + 1}')})",
+            *args, taken,
+        )
+        return taken
 
     # Profiles
 
@@ -244,16 +269,15 @@ class SqlTransaction(EventQueries):
         self, *, name: str, email: str | None, role: str, people_access: str,
         external_id: str | None, password_hash: str | None, now: int,
     ) -> User:
-        rows = await self.driver.fetch(
-            "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
-            " external_id_key, active, suspended, password_hash, created_at, updated_at)"
-            f" VALUES ($1, {self.driver.new_id('users')}, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $11) RETURNING id",
+        user_id = await self._insert_with_new_id(
+            "users",
+            "account_id, id, name, email, role, people_access, external_id, external_id_key,"
+            " active, suspended, password_hash, created_at, updated_at",
+            "$1, {id}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11",
             self.account_id, name, email, role, people_access, external_id,
             external_id.lower() if external_id is not None else None, True, False,
             password_hash, now,
         )
-        user_id = int(rows[0][0])
         return User(
             id=user_id, name=name, email=email, role=role, people_access=people_access,
             external_id=external_id, active=True, suspended=False, created_at=now, updated_at=now,
@@ -296,14 +320,13 @@ class SqlTransaction(EventQueries):
     async def insert_identity(
         self, user_id: int, identity_type: str, value: str, key: IdentityKey, *, primary: bool, now: int
     ) -> Identity:
-        rows = await self.driver.fetch(
-            "INSERT INTO user_identities (account_id, id, user_id, type, value, match_type,"
-            " match_value, is_primary, created_at, updated_at)"
-            f" VALUES ($1, {self.driver.new_id('user_identities')}, $2, $3, $4, $5, $6, $7, $8, $8)"
-            " RETURNING id",
+        identity_id = await self._insert_with_new_id(
+            "user_identities",
+            "account_id, id, user_id, type, value, match_type, match_value, is_primary,"
+            " created_at, updated_at",
+            "$1, {id}, $2, $3, $4, $5, $6, $7, $8, $8",
             self.account_id, user_id, identity_type, value, key.type, key.value, primary, now,
         )
-        identity_id = int(rows[0][0])
         return Identity(
             id=identity_id, user_id=user_id, type=identity_type, value=value, primary=primary,
             created_at=now, updated_at=now,
@@ -384,12 +407,11 @@ class SqlTransaction(EventQueries):
         )
 
     async def insert_token(self, user_id: int, kind: str, token_hash: str, scopes: str, now: int) -> int:
-        rows = await self.driver.fetch(
-            "INSERT INTO api_tokens (account_id, id, user_id, kind, token_hash, scopes, created_at)"
-            f" VALUES ($1, {self.driver.new_id('api_tokens')}, $2, $3, $4, $5, $6) RETURNING id",
+        return await self._insert_with_new_id(
+            "api_tokens", "account_id, id, user_id, kind, token_hash, scopes, created_at",
+            "$1, {id}, $2, $3, $4, $5, $6",
             self.account_id, user_id, kind, token_hash, scopes, now,
         )
-        return int(rows[0][0])
 
     async def token_holder(self, token_hash: str, email: str | None) -> TokenHolder | None:
         row = await self.driver.fetchrow(

@@ -86,6 +86,8 @@ class SqliteDriver:
         # committed, so that `data_version` need not be asked (opened once the index exists).
         self._watch_path = path
         self._watch: CommitWatch | None = None
+        # The next fresh id of each table, within the current write transaction (`take_id`).
+        self._next_ids: dict[str, int] = {}
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         return self.connection.execute(_qmark(sql), args).fetchone()
@@ -139,6 +141,22 @@ class SqliteDriver:
             f"(SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0) + 1"
             " FROM accounts a)"
         )
+
+    def take_id(self, table: str) -> int | None:
+        # Within a write transaction no other connection inserts, so after the first fresh id
+        # of a table the next is one more: the maximum is read once a transaction, not once a
+        # row, and the row needs no RETURNING. An id handed out by a write rolled back to its
+        # savepoint is not handed out again, as a sequence would not.
+        if not self.connection.in_transaction:
+            return None
+        taken = self._next_ids.get(table)
+        if taken is None:
+            taken = int(self.connection.execute(f"SELECT {self.new_id(table)}").fetchone()[0])
+        self._next_ids[table] = taken + 1
+        return taken
+
+    def forget_ids(self) -> None:
+        self._next_ids.clear()
 
 
 def _run_to_end(step: Awaitable[T]) -> T:
@@ -248,6 +266,8 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         try:
             self.connection.execute("BEGIN IMMEDIATE")
+            # Other processes may have inserted since this connection last held the lock.
+            self.driver.forget_ids()
         except sqlite3.OperationalError as error:
             if "lock" in str(error) and loop.time() - self._waiting_since < self.busy_timeout:
                 self._wait_for_lock(loop)
@@ -378,6 +398,8 @@ class SqliteStore:
         raise AssertionError("unreachable")
 
     def _undo(self) -> None:
+        # A write that failed may have inserted rows with ids of its own choosing first.
+        self.driver.forget_ids()
         if self.connection.in_transaction:
             self.connection.execute("ROLLBACK TO unit")
             self.connection.execute("RELEASE unit")
