@@ -246,10 +246,11 @@ class Measure:
     rate: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: int  # answers other than 2xx or 3xx, and requests wrk gave up on after 2 s
     requests: int
     # (percent, ms): the run's latency distribution, as bench/lua/common.lua prints it.
     quantiles: list[tuple[float, float]] = field(default_factory=list)
+    timeouts: int = 0  # of the errors, those wrk gave up on
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -271,10 +272,10 @@ def wrk(server: Server, script: str, keys: Path, auth: str, args: argparse.Names
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: .*?timeout (\d+)", output)
-    errors = int(errors_match.group(1)) if errors_match else 0
-    errors += int(socket_errors.group(1)) if socket_errors else 0
+    timeouts = int(socket_errors.group(1)) if socket_errors else 0
+    errors = (int(errors_match.group(1)) if errors_match else 0) + timeouts
     quantiles = [(float(q), int(us) / 1000) for q, us in re.findall(r"^quantile ([\d.]+) (\d+)$", output, re.M)]
-    return Measure(rate, p50, p99, errors, requests, quantiles)
+    return Measure(rate, p50, p99, errors, requests, quantiles, timeouts)
 
 
 @dataclass
@@ -310,6 +311,7 @@ def _combined(rounds: list[Measure]) -> Measure:
         p99_ms=pooled_percentile(rounds, 99) if pooled else max(m.p99_ms for m in rounds),
         errors=sum(m.errors for m in rounds),
         requests=sum(m.requests for m in rounds),
+        timeouts=sum(m.timeouts for m in rounds),
     )
 
 
@@ -402,7 +404,7 @@ def bench_engine(engine: str, args: argparse.Namespace, out: Path) -> tuple[str,
             passed = passed and row.result.p99_ms < limit
         lines.append(
             f"| {row.scenario} | {row.result.rate:,.0f} | {row.result.p50_ms:.2f} | "
-            f"{row.result.p99_ms:.2f} | {row.result.errors} | {row.ceiling.rate:,.0f} | "
+            f"{row.result.p99_ms:.2f} | {_errors(row.result)} | {row.ceiling.rate:,.0f} | "
             f"{row.ratio:.0%} | {', '.join(targets) or '-'} | {verdict(passed) if targets else ''} |"
         )
     scale = big_rate.rate / small_rate.rate if small_rate.rate else 0.0
@@ -422,6 +424,12 @@ def bench_engine(engine: str, args: argparse.Namespace, out: Path) -> tuple[str,
         "",
     ]
     return "\n".join(lines), ok
+
+
+def _errors(measure: Measure) -> str:
+    if not measure.timeouts:
+        return str(measure.errors)
+    return f"{measure.errors} ({measure.timeouts} timed out)"
 
 
 def machine() -> str:

@@ -110,3 +110,12 @@ def test_wrk_prints_the_distribution_that_is_pooled(tmp_path: Path) -> None:
     assert [ms for _, ms in measure.quantiles] == sorted(ms for _, ms in measure.quantiles)
     # Pooled alone, the run's own distribution gives back what wrk reports, to its rounding.
     assert run.pooled_percentile([measure], 99) == pytest.approx(measure.p99_ms, rel=0.05, abs=0.02)
+
+
+def test_errors_tell_timeouts_from_other_answers() -> None:
+    rounds = [run.Measure(1.0, 1.0, 1.0, errors, 100, timeouts=timeouts)
+              for errors, timeouts in ((2, 1), (1, 0))]
+    combined = run._combined(rounds)
+    assert (combined.errors, combined.timeouts) == (3, 1)
+    assert run._errors(combined) == "3 (1 timed out)"
+    assert run._errors(rounds[1]) == "1"
