@@ -187,13 +187,9 @@ class BatchTransaction:
                 f"SELECT nextval('{table}_id_seq') FROM generate_series(1, $1)", count
             )
             return [int(row[0]) for row in rows]
-        # Ids are unique across accounts; the maximum is read per account so that each read
-        # is one step down the (account_id, id) key rather than a scan of the table.
-        row = await self.driver.fetchrow(
-            f"SELECT COALESCE(MAX((SELECT MAX(id) FROM {table} WHERE account_id = a.id)), 0)"
-            " FROM accounts a"
-        )
-        first = max(int(row[0]), above) + 1
+        # The first id the driver would give a single insert (the highest plus one).
+        row = await self.driver.fetchrow(f"SELECT {self.driver.new_id(table)}")
+        first = max(int(row[0]), above + 1)
         self.driver.forget_ids()  # the caller inserts under these ids
         return list(range(first, first + count))
 
