@@ -119,3 +119,48 @@ def test_errors_tell_timeouts_from_other_answers() -> None:
     assert (combined.errors, combined.timeouts) == (3, 1)
     assert run._errors(combined) == "3 (1 timed out)"
     assert run._errors(rounds[1]) == "1"
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every request as a create, and keeps the path it was asked for."""
+
+    paths: list[str] = []
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.paths.append(self.path)
+        body = b'{"profile": {}}'
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (Debian's package) is not installed")
+def test_put_create_asks_for_new_keys_in_random_order(tmp_path: Path) -> None:
+    """Every create is for a key not asked before, and the keys do not come in index order:
+    new keys that follow one another would all land at one end of each index, which real
+    ones do not."""
+    _Recorder.paths = []
+    server = _Server(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    keys = tmp_path / "keys.txt"
+    keys.write_text("unused\n")
+    try:
+        target = run.Server(args=[])
+        target.port = server.server_address[1]
+        args = type("Args", (), {"threads": 1, "connections": 1})()
+        run.wrk(target, "put_create.lua", keys, "Basic x", args, 1)
+    finally:
+        server.shutdown()
+    emails = [path.rsplit(":", 1)[1] for path in _Recorder.paths]
+    assert len(emails) > 50
+    assert all(path.startswith("/api/v2/user_profiles?identifier=benchnew:customer:email:")
+               for path in _Recorder.paths)
+    assert len(set(emails)) == len(emails)
+    # One connection's keys, in the order asked: a count alone would make them ascend.
+    ascending = sum(a < b for a, b in zip(emails, emails[1:]))
+    assert 0.25 < ascending / (len(emails) - 1) < 0.75
