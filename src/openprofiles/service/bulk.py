@@ -40,6 +40,7 @@ from ..store.batch import (
     finish_import,
     prepare_for_import,
     profiles_in_id_order,
+    refresh_statistics,
 )
 from ..store.sql import encode_identifiers
 from . import linking, profiles
@@ -657,15 +658,23 @@ async def _import(
 ) -> ImportTotals:
     path = getattr(store, "path", None)
     database = (path, account_id) if getattr(store, "engine", None) == "sqlite" and path else None
+    written = 0
     async for raw, parsed, consumed in parsed_batches(batches, database):
         unit = batch_unit(limits, raw, parsed)
         result = await store.write(account_id, unit) if parsed.drafts else BatchResult()
+        written += bool(parsed.drafts)
+        if parsed.drafts and written & (written - 1) == 0:
+            # After the 1st, 2nd, 4th, 8th... batch: each time, at most what the import had
+            # written before is new to the planner.
+            await refresh_statistics(store)
         totals.created += result.created
         totals.replaced += result.replaced
         for refusal in sorted(parsed.refusals + result.refusals, key=lambda r: r.line):
             totals.refused += 1
             on_refusal(refusal)
         on_progress(consumed)
+    if written & (written - 1):  # what the last batches wrote, for the server's plans too
+        await refresh_statistics(store)
     return totals
 
 

@@ -1,7 +1,8 @@
 """Statements for bulk import and export: many records per statement, inside one transaction.
 
 The import looks up which of a batch's keys are stored, a few hundred keys a statement, then
-writes the batch's new records with one `executemany` per table.
+writes the batch's new records with one statement per table: run once a row on SQLite, where
+a statement costs no round trip, and once for all of them on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 from ..domain.profile import Profile
 from .sql import _PROFILE_COLUMNS, SqlTransaction, profile_from_row
+from .postgres import PostgresStore
 from .sqlite import CHECKPOINT_FRAMES, SqliteStore
 
 # Keys per lookup statement: well under both engines' limits on parameters.
@@ -89,6 +91,21 @@ def finish_import(store: object) -> None:
     store.sync()
 
 
+# The tables an import writes to.
+_IMPORTED_TABLES = ("users", "user_identities", "profiles", "profile_identifiers")
+
+
+async def refresh_statistics(store: object) -> None:
+    """On PostgreSQL, has the planner count the imported tables again.
+
+    How it looks up a batch's keys rests on how many rows it believes each table holds. Still
+    believing a table that grew from empty to be small, it reads all of it for every batch, and
+    the import slows down as it goes; the autovacuum daemon samples the tables again only
+    about once a minute. SQLite's planner keeps no such counts: it goes by its indexes."""
+    if isinstance(store, PostgresStore):
+        await store.analyze(_IMPORTED_TABLES)
+
+
 @dataclass
 class NewRecords:
     """Rows of profiles, and of the users they create, that no existing record shares a key with."""
@@ -120,6 +137,56 @@ _EXTERNAL_ID_HOLDERS = (
     "SELECT k.column2, u.id FROM (VALUES {values}) AS k"
     " JOIN users u ON u.account_id = $1 AND u.external_id_key = k.column1"
 )
+
+
+_USER_INSERT = (
+    "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
+    " external_id_key, active, suspended, password_hash, created_at, updated_at)"
+)
+_IDENTITY_INSERT = (
+    "INSERT INTO user_identities (account_id, id, user_id, type, value, match_type,"
+    " match_value, is_primary, created_at, updated_at)"
+)
+_PROFILE_INSERT = f"INSERT INTO profiles (account_id, {_PROFILE_COLUMNS})"
+_IDENTIFIER_INSERT = (
+    "INSERT INTO profile_identifiers (account_id, source, profile_type, type, value, profile_id)"
+)
+
+# The statements of `BatchTransaction.insert`, table by table in the order of `NewRecords`'
+# fields: on SQLite run once a row; on PostgreSQL once, with an array of each column's values.
+_SQLITE_INSERTS = [
+    _USER_INSERT + " VALUES ($1, $2, $3, NULL, 'end-user', 'full', $4, $5, TRUE, FALSE, NULL,"
+    " $6, $6)",
+    _IDENTITY_INSERT + " VALUES ($1, $2, $3, $4, $5, $4, $5, FALSE, $6, $6)",
+    "UPDATE users SET external_id = $3, external_id_key = $4, updated_at = $5"
+    " WHERE account_id = $1 AND id = $2",
+    _PROFILE_INSERT + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+    _IDENTIFIER_INSERT + " VALUES ($1, $2, $3, $4, $5, $6)",
+]
+_POSTGRES_INSERTS = [
+    _USER_INSERT + " SELECT $1, r.id, r.name, NULL, 'end-user', 'full', r.external_id,"
+    " r.external_id_key, TRUE, FALSE, NULL, r.now, r.now"
+    " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])"
+    " AS r(id, name, external_id, external_id_key, now)",
+    _IDENTITY_INSERT + " SELECT $1, r.id, r.user_id, r.type, r.value, r.type, r.value, FALSE,"
+    " r.now, r.now FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])"
+    " AS r(id, user_id, type, value, now)",
+    "UPDATE users u SET external_id = r.external_id, external_id_key = r.external_id_key,"
+    " updated_at = r.now FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[])"
+    " AS r(id, external_id, external_id_key, now) WHERE u.account_id = $1 AND u.id = r.id",
+    _PROFILE_INSERT + " SELECT $1, r.id, r.user_id, r.source, r.type, r.name, r.identifiers,"
+    " r.attributes, r.created_at, r.created_at FROM unnest($2::text[], $3::bigint[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])"
+    " AS r(id, user_id, source, type, name, identifiers, attributes, created_at)",
+    _IDENTIFIER_INSERT + " SELECT $1, r.source, r.profile_type, r.type, r.value, r.profile_id"
+    " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    " AS r(source, profile_type, type, value, profile_id)",
+]
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows of (account, values...) as one list of each value column's values."""
+    return [list(column) for column in zip(*rows)][1:]
 
 
 class CommittedKeys:
@@ -203,39 +270,20 @@ class BatchTransaction:
 
     async def insert(self, records: NewRecords) -> None:
         # Users first: the order of a create through the service, so the same keys decide.
-        if records.users:
-            await self.driver.executemany(
-                "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
-                " external_id_key, active, suspended, password_hash, created_at, updated_at)"
-                " VALUES ($1, $2, $3, NULL, 'end-user', 'full', $4, $5, TRUE, FALSE, NULL, $6, $6)",
-                records.users,
-            )
-        if records.identities:
-            await self.driver.executemany(
-                "INSERT INTO user_identities (account_id, id, user_id, type, value, match_type,"
-                " match_value, is_primary, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $4, $5, FALSE, $6, $6)",
-                records.identities,
-            )
-        if records.external_ids:
-            await self.driver.executemany(
-                "UPDATE users SET external_id = $3, external_id_key = $4, updated_at = $5"
-                " WHERE account_id = $1 AND id = $2",
-                records.external_ids,
-            )
-        if records.profiles:
-            await self.driver.executemany(
-                f"INSERT INTO profiles (account_id, {_PROFILE_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                records.profiles,
-            )
-        if records.identifiers:
-            await self.driver.executemany(
-                "INSERT INTO profile_identifiers"
-                " (account_id, source, profile_type, type, value, profile_id)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                records.identifiers,
-            )
+        postgresql = self.engine == "postgresql"
+        for sql, rows in zip(
+            _POSTGRES_INSERTS if postgresql else _SQLITE_INSERTS,
+            (records.users, records.identities, records.external_ids, records.profiles,
+             records.identifiers),
+        ):
+            if not rows:
+                continue
+            if postgresql:
+                # One statement for all the rows: row by row, PostgreSQL would run the
+                # statement once each, a round of its protocol and of its executor.
+                await self.driver.execute(sql, self.account_id, *_columns(rows))
+            else:
+                await self.driver.executemany(sql, rows)
 
     # Which keys of a batch's lines stored records hold. Each key travels with the place of its
     # line in the batch (the last of its values), and comes back with it.

@@ -191,6 +191,14 @@ class PostgresStore:
             except _UNAVAILABLE as error:
                 raise StoreUnavailable(str(error) or type(error).__name__) from error
 
+    async def analyze(self, tables: Sequence[str]) -> None:
+        """Has the planner sample `tables` again, rather than wait for the autovacuum daemon."""
+        try:
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
+                await connection.execute(f"ANALYZE {', '.join(tables)}")
+        except _UNAVAILABLE as error:
+            raise StoreUnavailable(str(error) or type(error).__name__) from error
+
     async def close(self) -> None:
         await self.pool.close()
         if self.replica is not None:
