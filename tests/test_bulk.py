@@ -512,3 +512,43 @@ def test_postgresql_counts_the_imported_tables_as_the_import_goes(
             ).fetchone()
             # Small tables are read whole: the count is exact.
             assert (rows, analyses) == (counted, 3), table
+
+
+def _kinds(url: str) -> set[tuple[str, str]]:
+    return {(p["source"], p["type"]) for p in exported(url)}
+
+
+def test_sources_and_types_new_to_the_account_are_counted_as_the_server_counts_them(
+    new_database: Callable[[], Database], tmp_path: Path
+) -> None:
+    """A batch whose new sources and types all fit the account's limits registers those of the
+    profiles it creates, and only those; one whose new ones do not fit refuses the lines past
+    the limit, in file order, as the server would."""
+    database = new_database()
+    path = tmp_path / "kinds.ndjson"
+    path.write_text("\n".join([
+        line("s1", "t1", ("email", "a@example.com")),
+        line("s2", "t2", ("email", "b@example.com"), attributes={"big": "x" * 70_000}),
+        line("s1", "t3", ("email", "c@example.com")),
+    ]) + "\n")
+    result = cli(database.url, "import", str(path), check=False)
+    assert result.returncode == EXIT_REFUSED
+    assert result.stderr.strip().startswith("line 2: AttributesTooLarge")
+    assert _kinds(database.url) == {("s1", "t1"), ("s1", "t3")}
+    # s2's type was refused with its line: another source still fits a limit of two.
+    path.write_text("\n".join([
+        line("s3", "t1", ("email", "d@example.com")),
+        line("s4", "t1", ("email", "e@example.com")),
+        line("s1", "t4", ("email", "f@example.com")),
+    ]) + "\n")
+    result = cli(database.url, "import", str(path), check=False,
+                 env={"OPENPROFILES_MAX_SOURCES": "2", "OPENPROFILES_MAX_TYPES": "4"})
+    assert result.returncode == EXIT_REFUSED
+    assert result.stdout.strip() == "created 2, replaced 0, refused 1"
+    assert [text.split(":")[0:2] for text in result.stderr.strip().splitlines()] == [
+        ["line 2", " LimitExceeded"]]
+    assert _kinds(database.url) == {("s1", "t1"), ("s1", "t3"), ("s3", "t1"), ("s1", "t4")}
+    # The account now uses four types: as many as a limit of four allows.
+    created = cli(database.url, "import", "-", input=line("s1", "t9", ("email", "g@example.com")),
+                  check=False, env={"OPENPROFILES_MAX_TYPES": "4"})
+    assert created.stderr.strip().startswith("line 1: LimitExceeded")

@@ -447,6 +447,13 @@ async def apply_batch(
     result = BatchResult()
     now = now_ms()
     kinds = await batch.known_kinds()
+    new_kinds = {(d.source, d.type) for d in parsed.drafts} - kinds
+    # When every new (source, type) of the batch fits the account's limits, whichever lines
+    # bring them and in whatever order, no line's outcome depends on the limits: a line
+    # bringing one may be written in bulk, and its kind is registered once it is written.
+    if new_kinds and not linking.kinds_fit(kinds, new_kinds, limits):
+        new_kinds = set()
+    settled = kinds | new_kinds
     stored = await _stored(batch, parsed)
     new: list[Draft] = []
     linked: list[tuple[Draft, int]] = []
@@ -457,9 +464,9 @@ async def apply_batch(
     # its external id), nor any other line joining it: not one whose keys lead to that user.
     changed: set[int] = set()
     for draft in parsed.drafts:
-        # A new (source, type) counts against the account's limits: the service decides it.
+        # A new (source, type) that may not fit the account's limits: the service decides it.
         if draft.needs_service or draft.index in stored.touching \
-                or (draft.source, draft.type) not in kinds:
+                or (draft.source, draft.type) not in settled:
             slow.append(draft)
             changed |= stored.reached.get(draft.group, set())
             continue
@@ -485,6 +492,11 @@ async def apply_batch(
     # outcome of applying every line in order.
     named = max((d.user_id for d in parsed.drafts if d.user_id is not None), default=0)
     refused = await _insert(batch, limits, new, linked, stored.held, now, named_above=named)
+    if new_kinds:
+        refused_lines = {refusal.line for refusal in refused}
+        written = {(d.source, d.type) for d in new}
+        written.update((d.source, d.type) for d, _ in linked if d.number not in refused_lines)
+        await batch.add_kinds(sorted(written & new_kinds))
     result.refusals.extend(refused)
     result.created += len(new) + len(linked) - len(refused)
     for draft in slow:

@@ -108,6 +108,13 @@ async def check_identifiers_free(
         raise IdentifierInUse("All identifiers must belong to a single profile.")
 
 
+def kinds_fit(known: set[tuple[str, str]], new: set[tuple[str, str]], limits: Limits) -> bool:
+    """Whether the account, using the (source, type) pairs `known`, may use every one of `new`
+    too: then `register_kind` admits each of them, in any order."""
+    sources = {source for source, _ in known} | {source for source, _ in new}
+    return len(sources) <= limits.max_sources and len(known | new) <= limits.max_types
+
+
 async def register_kind(tx: Transaction, source: str, profile_type: str, limits: Limits) -> None:
     """Counts a new (source, type) against the account's limits the first time it is used."""
     if await tx.has_kind(source, profile_type):
