@@ -75,12 +75,24 @@ def test_rounds_without_a_distribution_take_the_median_p50_and_worst_p99() -> No
 
 
 class _Profile(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
+    """Answers every request with a profile, and keeps the paths it was asked for."""
+
+    paths: list[str] = []
+
+    def _answer(self, status: int) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.paths.append(self.path)
         body = b'{"profile": {}}'
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._answer(200)
+
+    def do_PUT(self) -> None:
+        self._answer(201)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -91,19 +103,25 @@ class _Server(ThreadingHTTPServer):
         pass  # wrk closes its connections at the end of the run, mid-answer
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (Debian's package) is not installed")
-def test_wrk_prints_the_distribution_that_is_pooled(tmp_path: Path) -> None:
+def _drive(script: str, keys: str, tmp_path: Path, *, connections: int) -> Any:
+    """One second of wrk running `script` with one thread against `_Profile`."""
+    _Profile.paths = []
     server = _Server(("127.0.0.1", 0), _Profile)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    keys = tmp_path / "keys.txt"
-    keys.write_text("01ARZ3NDEKTSV4RRFFQ69G5FAV\n")
+    path = tmp_path / "keys.txt"
+    path.write_text(keys)
     try:
         target = run.Server(args=[])
         target.port = server.server_address[1]
-        args = type("Args", (), {"threads": 1, "connections": 2})()
-        measure = run.wrk(target, "get_id.lua", keys, "Basic x", args, 1)
+        args = type("Args", (), {"threads": 1, "connections": connections})()
+        return run.wrk(target, script, path, "Basic x", args, 1)
     finally:
         server.shutdown()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (Debian's package) is not installed")
+def test_wrk_prints_the_distribution_that_is_pooled(tmp_path: Path) -> None:
+    measure = _drive("get_id.lua", "01ARZ3NDEKTSV4RRFFQ69G5FAV\n", tmp_path, connections=2)
     assert measure.requests > 0 and measure.errors == 0
     assert len(measure.quantiles) == 1008
     assert [q for q, _ in measure.quantiles] == sorted(q for q, _ in measure.quantiles)
@@ -121,45 +139,16 @@ def test_errors_tell_timeouts_from_other_answers() -> None:
     assert run._errors(rounds[1]) == "1"
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Answers every request as a create, and keeps the path it was asked for."""
-
-    paths: list[str] = []
-
-    def do_PUT(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.paths.append(self.path)
-        body = b'{"profile": {}}'
-        self.send_response(201)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (Debian's package) is not installed")
 def test_put_create_asks_for_new_keys_in_random_order(tmp_path: Path) -> None:
     """Every create is for a key not asked before, and the keys do not come in index order:
     new keys that follow one another would all land at one end of each index, which real
     ones do not."""
-    _Recorder.paths = []
-    server = _Server(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    keys = tmp_path / "keys.txt"
-    keys.write_text("unused\n")
-    try:
-        target = run.Server(args=[])
-        target.port = server.server_address[1]
-        args = type("Args", (), {"threads": 1, "connections": 1})()
-        run.wrk(target, "put_create.lua", keys, "Basic x", args, 1)
-    finally:
-        server.shutdown()
-    emails = [path.rsplit(":", 1)[1] for path in _Recorder.paths]
+    _drive("put_create.lua", "unused\n", tmp_path, connections=1)
+    emails = [path.rsplit(":", 1)[1] for path in _Profile.paths]
     assert len(emails) > 50
     assert all(path.startswith("/api/v2/user_profiles?identifier=benchnew:customer:email:")
-               for path in _Recorder.paths)
+               for path in _Profile.paths)
     assert len(set(emails)) == len(emails)
     # One connection's keys, in the order asked: a count alone would make them ascend.
     ascending = sum(a < b for a, b in zip(emails, emails[1:]))
