@@ -496,7 +496,8 @@ async def apply_batch(
         refused_lines = {refusal.line for refusal in refused}
         written = {(d.source, d.type) for d in new}
         written.update((d.source, d.type) for d, _ in linked if d.number not in refused_lines)
-        await batch.add_kinds(sorted(written & new_kinds))
+        for source, profile_type in sorted(written & new_kinds):
+            await tx.add_kind(source, profile_type)
     result.refusals.extend(refused)
     result.created += len(new) + len(linked) - len(refused)
     for draft in slow:

@@ -243,13 +243,6 @@ class BatchTransaction:
         )
         return {(row[0], row[1]) for row in rows}
 
-    async def add_kinds(self, kinds: Sequence[tuple[str, str]]) -> None:
-        if kinds:
-            await self.driver.executemany(
-                "INSERT INTO profile_kinds (account_id, source, type) VALUES ($1, $2, $3)",
-                [(self.account_id, source, profile_type) for source, profile_type in kinds],
-            )
-
     async def reserve_ids(self, table: str, count: int, *, above: int = 0) -> list[int]:
         """`count` fresh ids of `users` or `user_identities`, all greater than `above`."""
         if count == 0:
