@@ -6,6 +6,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,8 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from openprofiles.store.urls import DatabaseUrl
 
 PG_ADMIN_DSN = os.environ.get("OPENPROFILES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 OPENPROFILES = [sys.executable, "-m", "openprofiles.cli"]
@@ -29,6 +33,21 @@ def postgres_available() -> bool:
             return True
     except Exception:
         return False
+
+
+def fetch_all(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one statement, read straight from a database of either engine."""
+    url = DatabaseUrl.parse(database_url)
+    if url.engine == "sqlite":
+        connection = sqlite3.connect(url.sqlite_path)
+        try:
+            return [tuple(row) for row in connection.execute(sql)]
+        finally:
+            connection.close()
+    import psycopg
+
+    with psycopg.connect(url.raw) as connection:
+        return [tuple(row) for row in connection.execute(sql)]  # type: ignore[arg-type]
 
 
 def free_port() -> int:

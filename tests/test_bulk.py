@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .support import Api, Database, cli
+from .support import Api, Database, cli, fetch_all
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_REFUSED = 3
@@ -515,7 +515,9 @@ def test_postgresql_counts_the_imported_tables_as_the_import_goes(
 
 
 def _kinds(url: str) -> set[tuple[str, str]]:
-    return {(p["source"], p["type"]) for p in exported(url)}
+    """The sources and types the account has registered, which its limits count."""
+    return {(str(source), str(kind))
+            for source, kind in fetch_all(url, "SELECT source, type FROM profile_kinds")}
 
 
 def test_sources_and_types_new_to_the_account_are_counted_as_the_server_counts_them(

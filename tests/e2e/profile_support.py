@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import httpx
 
-from openprofiles.store.urls import DatabaseUrl
 
-from ..support import Api, unique
+from ..support import Api, fetch_all, unique
 
 PROFILES = "/api/v2/user_profiles"
 COUNTED_TABLES = ("users", "user_identities", "profiles", "profile_identifiers", "profile_kinds")
@@ -85,16 +83,5 @@ def row_counts(api: Api) -> dict[str, int]:
     Used to prove that a refused write left nothing behind: the API has no way to list every
     user or identity, and the database is the real one the server writes to.
     """
-    url = DatabaseUrl.parse(api.database_url)
-    if url.engine == "sqlite":
-        connection = sqlite3.connect(url.sqlite_path)
-        try:
-            return {t: connection.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                    for t in COUNTED_TABLES}
-        finally:
-            connection.close()
-    import psycopg
-
-    with psycopg.connect(url.raw) as connection:
-        return {t: connection.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # type: ignore[index]
-                for t in COUNTED_TABLES}
+    return {t: fetch_all(api.database_url, f"SELECT COUNT(*) FROM {t}")[0][0]
+            for t in COUNTED_TABLES}
