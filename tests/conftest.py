@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .support import Api, postgres_available, served
+from .support import RUNNING, Api, postgres_available, served
 
 ENGINES = ["sqlite", "postgresql"]
 _pg_ok: bool | None = None
@@ -30,6 +30,19 @@ def require_engine(engine: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is required under CI=true")
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[None]:
+    """A failing test's report ends with what each running server printed: a worker that
+    died or refused shows there, and nowhere else."""
+    report = yield
+    if report.failed:
+        for server in RUNNING:
+            tail = "\n".join(server.log().splitlines()[-40:])
+            report.sections.append((f"server on port {server.port}", tail or "(nothing)"))
+    return report
 
 
 @pytest.fixture(scope="session")

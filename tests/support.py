@@ -139,12 +139,15 @@ class Server:
     def start(self, log_dir: Path) -> Server:
         self.port = self.port or free_port()
         self.log_path = log_dir / f"server-{self.port}.log"
-        env = {**os.environ, **self.env, "OPENPROFILES_DATABASE_URL": self.database.url}
+        # At info, the log also tells of workers that died or were restarted.
+        env = {**os.environ, "OPENPROFILES_LOG_LEVEL": "info", **self.env,
+               "OPENPROFILES_DATABASE_URL": self.database.url}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*OPENPROFILES, "serve", "--port", str(self.port), "--workers", str(self.workers)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
+        RUNNING.append(self)
         self.wait_ready()
         return self
 
@@ -165,6 +168,7 @@ class Server:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        RUNNING[:] = [server for server in RUNNING if server is not self]
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, sig)
@@ -177,6 +181,10 @@ class Server:
     def kill(self) -> None:
         """SIGKILL to every process of the server, as a crash would."""
         self.stop(signal.SIGKILL)
+
+
+# The servers started and not yet stopped: a failing test's report shows their logs.
+RUNNING: list[Server] = []
 
 
 @dataclass

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .support import Api, Database, cli, unique
+from .support import Api, Database, cli, served, unique
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,}$")
 
@@ -205,3 +207,30 @@ def test_revoke_unknown_token_fails_cleanly(sqlite_url: str) -> None:
     result = cli(sqlite_url, "tokens", "revoke", "999", check=False)
     assert result.returncode == 1
     assert_one_line_error(result, "no active token")
+
+
+def _idle_connection_closed_within(port: int, seconds: float) -> bool:
+    """Sends one request on a new connection, then waits for the server to close it."""
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(b"GET /api/v2/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n")
+        connection.settimeout(seconds)
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                if connection.recv(65536) == b"":
+                    return True
+        except TimeoutError:
+            return False
+        return False
+
+
+def test_serve_keeps_idle_connections_open_for_the_keep_alive_seconds(work_dir: Path) -> None:
+    with served("sqlite", work_dir, env={"OPENPROFILES_KEEP_ALIVE": "2"}) as api:
+        assert not _idle_connection_closed_within(api.server.port, 1.0)
+        assert _idle_connection_closed_within(api.server.port, 4.0)
+
+
+def test_serve_rejects_a_keep_alive_out_of_range(sqlite_url: str) -> None:
+    result = cli(sqlite_url, "serve", "--keep-alive", "0", check=False)
+    assert result.returncode == 2
+    assert "--keep-alive" in result.stderr

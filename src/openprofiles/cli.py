@@ -87,6 +87,12 @@ def _account_id(store: Store, subdomain: str | None) -> Awaitable[int]:
     return resolve()
 
 
+# Longer than the idle timeout of the proxies that usually stand in front (60 s for AWS load
+# balancers and nginx's upstream connections): a server that closes an idle connection first
+# races the proxy's next request on it, which the client then sees as a dropped connection.
+KEEP_ALIVE_SECONDS = 75
+
+
 @click.group()
 @click.version_option(package_name="openprofiles")
 def main() -> None:
@@ -106,8 +112,11 @@ def main() -> None:
                                  "tolerate a replica's lag; see docs/scaling.md.")
 @click.option("--log-level", default="warning", show_default=True, envvar="OPENPROFILES_LOG_LEVEL",
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--keep-alive", "keep_alive", default=KEEP_ALIVE_SECONDS, show_default=True,
+              envvar="OPENPROFILES_KEEP_ALIVE", type=click.IntRange(1, 3600),
+              help="Seconds an idle client connection stays open.")
 def serve(database_url: str, host: str, port: int, workers: int, pool_size: int | None,
-          read_database_url: str | None, log_level: str) -> None:
+          read_database_url: str | None, log_level: str, keep_alive: int) -> None:
     """Run the server (applies pending migrations first).
 
     Rate limits: OPENPROFILES_RATE_LIMIT=N requests a minute per account (off by default);
@@ -131,7 +140,7 @@ def serve(database_url: str, host: str, port: int, workers: int, pool_size: int 
     uvicorn.run(
         "openprofiles.api.app:create_app_from_env", factory=True, host=host, port=port,
         workers=workers, log_level=log_level, access_log=False, server_header=False,
-        limit_concurrency=None, timeout_graceful_shutdown=5,
+        limit_concurrency=None, timeout_graceful_shutdown=5, timeout_keep_alive=keep_alive,
     )
 
 
