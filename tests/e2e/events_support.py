@@ -60,19 +60,6 @@ def user_events(client: httpx.Client, user_id: str | int, **params: Any) -> dict
     return response.json()
 
 
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    errors = response.json()["errors"]
-    assert len(errors) == 1
-    error = errors[0]
-    assert error["status"] == str(status)
-    assert error["title"] and error["id"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
-
-
 def sql_rows(api: Api, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows of a statement written with `?` parameters, read straight from the database."""
     url = DatabaseUrl.parse(api.database_url)

@@ -9,9 +9,10 @@ import pytest
 
 from ..support import Api, unique
 from .events_support import (
-    BY_QUERY, TRACK, assert_error, email, event, profile_events, received, sql_rows, target,
-    track, track_to, user_events,
+    BY_QUERY, TRACK, email, event, profile_events, received, sql_rows, target, track, track_to,
+    user_events,
 )
+from .profile_support import assert_error
 
 # The server is shared by the whole suite and an account has at most 50 sources of profiles
 # and of events: tests use these few and keep apart by unique identifiers.
