@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 from urllib.parse import quote
 
@@ -554,3 +555,117 @@ def test_sources_and_types_new_to_the_account_are_counted_as_the_server_counts_t
     created = cli(database.url, "import", "-", input=line("s1", "t9", ("email", "g@example.com")),
                   check=False, env={"OPENPROFILES_MAX_TYPES": "4"})
     assert created.stderr.strip().startswith("line 1: LimitExceeded")
+
+
+def _stored_for_lookahead(tmp_path: Path) -> str:
+    """An SQLite file holding the records of `tricky_lines`, for the parsing process's lookups."""
+    path = tmp_path / "held.db"
+    source = tmp_path / "held.ndjson"
+    source.write_text("\n".join(tricky_lines()) + "\n")
+    cli(f"sqlite:///{path}", "migrate")
+    cli(f"sqlite:///{path}", "import", str(source), check=False)
+    return str(path)
+
+
+def test_the_lookahead_looks_up_only_keys_it_may_have_met(tmp_path: Path) -> None:
+    # Into a file that held few keys when the import began, the parsing process looks up only
+    # the keys it has met: those stored then, and those of the batches before. What it finds
+    # is what looking up every key finds.
+    from openprofiles.service import bulk
+    from openprofiles.store.batch import CommittedKeys
+
+    class Counted(CommittedKeys):
+        asked = 0
+
+        def _lookup(self, sql: str, rows: Any) -> list[Any]:
+            self.asked += len(rows)
+            return super()._lookup(sql, rows)
+
+    path = _stored_for_lookahead(tmp_path)
+    filtered, every = bulk._Lookahead(Counted(path, 1)), bulk._Lookahead(Counted(path, 1))
+    assert filtered.seen is not None
+    every.seen = None
+    batches = [
+        [line("shop", "customer", ("email", "ann@example.com")),       # stored
+         line("web", "visitor", ("cookie", "new-1"), ("external_id", "g-1")),  # cookie new, G-1 stored
+         line("crm", "lead", ("email", "new-1@example.com"))],        # new
+        [line("crm", "lead", ("email", "new-1@example.com"), ("phone_number", "+200")),  # batch before
+         line("app", "device", ("device_id", "new-2"))],              # new
+        [line("app", "device", ("device_id", "new-2")),                # two batches before
+         line("web", "visitor", ("cookie", "c:1"), ("phone_number", "+100"))],  # stored
+    ]
+    kept: list[int] = []
+    for texts in batches:
+        drafts = bulk.parse_batch([(n, text.encode()) for n, text in enumerate(texts, 1)]).drafts
+        before = filtered.committed.asked  # type: ignore[attr-defined]
+        (found, again), (all_found, all_again) = filtered.look_up(drafts), every.look_up(drafts)
+        for ours, theirs in ((found, all_found), (again, all_again)):
+            for field in ("identifiers", "identities", "external_ids"):
+                assert sorted(getattr(ours, field)) == sorted(getattr(theirs, field)), field
+        kept.append(filtered.committed.asked - before)  # type: ignore[attr-defined]
+        assert found.identifiers or found.identities or found.external_ids or texts is batches[1]
+    # Keys asked: batch 1 ann's identifier and identity and G-1's external id (3 of 7); batch 2
+    # new-1's identifier and identity (2 of 5); batch 3 new-2's identifier, the visitor's two
+    # identifiers and the identity of +100 (4 of 4).
+    assert kept == [3, 2, 4]
+    assert every.committed.asked == 16  # type: ignore[attr-defined]
+
+
+def test_the_lookahead_looks_every_key_up_in_a_file_holding_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openprofiles.service import bulk
+    from openprofiles.store.batch import CommittedKeys
+
+    path = _stored_for_lookahead(tmp_path)
+    held = CommittedKeys(path, 1).every_key(1_000)
+    assert held is not None and ("shop", "customer", "email", "ann@example.com") in held
+    assert ("email", "ann@example.com") in held and "a-1" in held
+    monkeypatch.setattr(bulk, "_PRELOADED_KEYS", len(held) - 1)
+    assert bulk._Lookahead(CommittedKeys(path, 1)).seen is None
+    monkeypatch.setattr(bulk, "_PRELOADED_KEYS", len(held))
+    assert bulk._Lookahead(CommittedKeys(path, 1)).seen is not None
+
+
+def test_a_key_written_by_another_process_after_the_lookahead_began(tmp_path: Path) -> None:
+    # The parsing process met the key nowhere, so it did not look it up; a server wrote it
+    # meanwhile. The batch's insert meets it, and the batch runs again with every key looked
+    # up: the line replaces the server's profile rather than failing or duplicating it.
+    import asyncio
+
+    from openprofiles.domain.identifiers import IdentifierQuery
+    from openprofiles.domain.limits import Limits
+    from openprofiles.domain.profile import parse_profile_input
+    from openprofiles.service import bulk, profiles
+    from openprofiles.service.users import DEFAULT_ACCOUNT_ID
+    from openprofiles.store.batch import CommittedKeys
+    from openprofiles.store.sqlite import SqliteStore
+
+    path = _stored_for_lookahead(tmp_path)
+    lookahead = bulk._Lookahead(CommittedKeys(path, DEFAULT_ACCOUNT_ID))
+    raw = [(1, line("shop", "customer", ("email", "late@example.com"), attributes={"v": 2}).encode()),
+           (2, line("crm", "lead", ("phone_number", "+300"), ("email", "late@example.com")).encode())]
+
+    async def scenario() -> tuple[bulk.BatchResult, list[tuple[object, ...]]]:
+        store = SqliteStore(path)
+        try:
+            await profiles.put_by_query(
+                store, DEFAULT_ACCOUNT_ID, Limits(),
+                IdentifierQuery.parse("shop:customer:email:late@example.com"),
+                parse_profile_input({"attributes": {"v": 1}}))
+            parsed = bulk.parse_batch(raw, lookahead)
+            assert parsed.holders == bulk.Holders([], [], [])  # not looked up
+            result = await store.write(DEFAULT_ACCOUNT_ID, bulk.batch_unit(Limits(), raw, parsed))
+            rows = await store.read(DEFAULT_ACCOUNT_ID, lambda tx: tx.driver.fetch(  # type: ignore[attr-defined]
+                "SELECT p.source, p.attributes, p.user_id FROM profiles p JOIN profile_identifiers i"
+                " ON i.profile_id = p.id WHERE i.value IN ('late@example.com', '+300')"
+                " ORDER BY p.source"))
+            return result, [tuple(row) for row in rows]
+        finally:
+            await store.close()
+
+    result, rows = asyncio.run(scenario())
+    assert (result.created, result.replaced, result.refusals) == (1, 1, [])
+    (crm, _, crm_user), (shop, attributes, shop_user) = rows[0], rows[-1]
+    assert (crm, shop, attributes) == ("crm", "shop", '{"v":2}') and crm_user == shop_user
+    assert len({row[:2] for row in rows}) == 2

@@ -45,6 +45,7 @@ from ..store.batch import (
 from ..store.sql import encode_identifiers
 from . import linking, profiles
 from .clock import new_profile_id, now_ms
+from .seen_keys import SeenKeys
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -184,6 +185,11 @@ class Parsed(msgspec.Struct, array_like=True, gc=False):
     again: Lookups | None = None
 
 
+# How many keys the database may hold at the start of an import for `_Lookahead` to read them
+# all (a few tenths of a second) and then look up only the keys it may have met.
+_PRELOADED_KEYS = 100_000
+
+
 class _Lookahead:
     """The lookups of a parsing process, batch after batch, in order: what committed records
     hold of each batch's keys, and which of its keys the batch parsed before it has too. That
@@ -193,6 +199,14 @@ class _Lookahead:
     def __init__(self, committed: CommittedKeys) -> None:
         self.committed = committed
         self.last: tuple[set[Any], set[Any], set[Any]] = (set(), set(), set())
+        # Every key the database held when the import began and every key of the batches
+        # since, when the former are few: a key it has never met is in no record, unless
+        # another process wrote it meanwhile (see `batch_unit`), and needs no lookup.
+        self.seen: SeenKeys | None = None
+        held = committed.every_key(_PRELOADED_KEYS)
+        if held is not None:
+            self.seen = SeenKeys()
+            self.seen.add(held)
 
     def look_up(self, drafts: list[Draft]) -> tuple[Holders, Lookups]:
         identifiers, identities = _identifier_rows(drafts), _identity_rows(drafts)
@@ -200,6 +214,13 @@ class _Lookahead:
         keys = ({row[:4] for row in identifiers}, {row[:2] for row in identities},
                 {row[0] for row in external_ids})
         last, self.last = self.last, keys
+        seen = self.seen
+        if seen is not None:
+            identifiers = [row for row in identifiers if row[:4] in seen]
+            identities = [row for row in identities if row[:2] in seen]
+            external_ids = [row for row in external_ids if row[0] in seen]
+            for batch_keys in keys:
+                seen.add(batch_keys)
         holders = Holders(
             self.committed.identifier_holders(identifiers),  # type: ignore[arg-type]
             self.committed.identity_holders(identities),  # type: ignore[arg-type]

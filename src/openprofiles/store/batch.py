@@ -139,6 +139,16 @@ _EXTERNAL_ID_HOLDERS = (
 )
 
 
+# The keys of `CommittedKeys.every_key`, table by table, each with how many columns make one.
+_EVERY_KEY = [
+    ("SELECT source, profile_type, type, value FROM profile_identifiers WHERE account_id = ?"
+     " LIMIT ?", 4),
+    ("SELECT match_type, match_value FROM user_identities WHERE account_id = ? LIMIT ?", 2),
+    ("SELECT external_id_key FROM users WHERE account_id = ? AND external_id_key IS NOT NULL"
+     " LIMIT ?", 1),
+]
+
+
 _USER_INSERT = (
     "INSERT INTO users (account_id, id, name, email, role, people_access, external_id,"
     " external_id_key, active, suspended, password_hash, created_at, updated_at)"
@@ -207,6 +217,19 @@ class CommittedKeys:
             args = [self.account_id, *(value for row in chunk for value in row)]
             found.extend(tuple(row) for row in self.connection.execute(text.replace("$", "?"), args))
         return found
+
+    def every_key(self, at_most: int) -> list[tuple[str, ...] | str] | None:
+        """Every key the account's records hold, in the forms the lookups take: identifiers
+        (source, type, identifier type, value), identities (type, value) and external ids;
+        None if there are more than `at_most`."""
+        keys: list[tuple[str, ...] | str] = []
+        for sql, width in _EVERY_KEY:
+            left = at_most - len(keys)
+            rows = self.connection.execute(sql, (self.account_id, left + 1)).fetchall()
+            if len(rows) > left:
+                return None
+            keys.extend(tuple(row) if width > 1 else row[0] for row in rows)
+        return keys
 
     def identifier_holders(self, rows: Sequence[tuple[str, str, str, str, int]]) -> list[tuple[int, int]]:
         return self._lookup(_IDENTIFIER_HOLDERS, rows)
