@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from openprofiles.store.migrate import _config, current_revision
+from openprofiles.store.migrate import HEAD, _config, current_revision
 from openprofiles.store.urls import DatabaseUrl
 
 from ..support import OPENPROFILES, PG_ADMIN_DSN, Database, cli
@@ -99,3 +100,27 @@ def test_migrate_creates_a_missing_postgresql_database(postgresql: str) -> None:
     assert "Traceback" not in refused.stderr
     assert refused.stderr.strip().count("\n") == 0, refused.stderr
     assert "cannot migrate postgresql database" in refused.stderr
+
+
+def test_the_head_known_without_alembic_is_alembics_head() -> None:
+    assert HEAD == head()
+
+
+def test_a_database_at_the_head_is_recognised_without_loading_alembic(
+    engine: str, work_dir: Path
+) -> None:
+    # Every command migrates first; on a current database that must cost no Alembic import.
+    database = Database.create(engine, work_dir)
+    probe = ("import sys; from openprofiles.store.migrate import upgrade, stored_revision;"
+             " from openprofiles.store.urls import DatabaseUrl;"
+             " url = DatabaseUrl.parse(sys.argv[1]); before = stored_revision(url); upgrade(url);"
+             " print(before, stored_revision(url), 'alembic' in sys.modules)")
+    try:
+        first = subprocess.run([sys.executable, "-c", probe, database.url], check=True,
+                               capture_output=True, text=True)
+        assert first.stdout.split() == ["None", HEAD, "True"]
+        again = subprocess.run([sys.executable, "-c", probe, database.url], check=True,
+                               capture_output=True, text=True)
+        assert again.stdout.split() == [HEAD, HEAD, "False"]
+    finally:
+        database.drop()
