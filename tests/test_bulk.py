@@ -12,8 +12,8 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest

@@ -15,7 +15,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from openprofiles.store.migrate import HEAD, _config, current_revision
+from openprofiles.store.migrate import HEAD, _config, stored_revision
 from openprofiles.store.urls import DatabaseUrl
 
 from ..support import OPENPROFILES, PG_ADMIN_DSN, Database, cli
@@ -56,9 +56,9 @@ def test_concurrent_migrations_of_a_new_database_all_succeed(engine: str, work_d
             out, err = run.communicate(timeout=120)
             assert run.returncode == 0, err
             assert "Traceback" not in err
-        assert current_revision(DatabaseUrl.parse(database.url)) == head()
+        assert stored_revision(DatabaseUrl.parse(database.url)) == head()
         cli(database.url, "migrate")
-        assert current_revision(DatabaseUrl.parse(database.url)) == head()
+        assert stored_revision(DatabaseUrl.parse(database.url)) == head()
     finally:
         database.drop()
 
@@ -90,7 +90,7 @@ def test_migrate_creates_a_missing_postgresql_database(postgresql: str) -> None:
     url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
     try:
         assert cli(url, "migrate").returncode == 0
-        assert current_revision(DatabaseUrl.parse(url)) == head()
+        assert stored_revision(DatabaseUrl.parse(url)) == head()
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

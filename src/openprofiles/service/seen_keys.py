@@ -24,15 +24,17 @@ class SeenKeys:
     def add(self, keys: Iterable[Hashable]) -> None:
         bits = self._bits
         for key in keys:
-            # Two positions from one hash: its low bits and the bits above them.
-            code = hash(key)
-            first, second = code & _MASK, (code >> _BITS) & _MASK
-            bits[first >> 3] |= 1 << (first & 7)
-            bits[second >> 3] |= 1 << (second & 7)
+            for position in _positions(key):
+                bits[position >> 3] |= 1 << (position & 7)
             self.count += 1
 
     def __contains__(self, key: Hashable) -> bool:
-        code = hash(key)
-        first, second = code & _MASK, (code >> _BITS) & _MASK
         bits = self._bits
+        first, second = _positions(key)
         return bool(bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7)))
+
+
+def _positions(key: Hashable) -> tuple[int, int]:
+    """The key's two bits, from one hash: its low bits and the bits above them."""
+    code = hash(key)
+    return code & _MASK, (code >> _BITS) & _MASK

@@ -139,13 +139,13 @@ _EXTERNAL_ID_HOLDERS = (
 )
 
 
-# The keys of `CommittedKeys.every_key`, table by table, each with how many columns make one.
+# The keys of `CommittedKeys.every_key`, table by table.
 _EVERY_KEY = [
-    ("SELECT source, profile_type, type, value FROM profile_identifiers WHERE account_id = ?"
-     " LIMIT ?", 4),
-    ("SELECT match_type, match_value FROM user_identities WHERE account_id = ? LIMIT ?", 2),
-    ("SELECT external_id_key FROM users WHERE account_id = ? AND external_id_key IS NOT NULL"
-     " LIMIT ?", 1),
+    "SELECT source, profile_type, type, value FROM profile_identifiers WHERE account_id = ?"
+    " LIMIT ?",
+    "SELECT match_type, match_value FROM user_identities WHERE account_id = ? LIMIT ?",
+    "SELECT external_id_key FROM users WHERE account_id = ? AND external_id_key IS NOT NULL"
+    " LIMIT ?",
 ]
 
 
@@ -223,12 +223,12 @@ class CommittedKeys:
         (source, type, identifier type, value), identities (type, value) and external ids;
         None if there are more than `at_most`."""
         keys: list[tuple[str, ...] | str] = []
-        for sql, width in _EVERY_KEY:
+        for sql in _EVERY_KEY:
             left = at_most - len(keys)
             rows = self.connection.execute(sql, (self.account_id, left + 1)).fetchall()
             if len(rows) > left:
                 return None
-            keys.extend(tuple(row) if width > 1 else row[0] for row in rows)
+            keys.extend(tuple(row) if len(row) > 1 else row[0] for row in rows)
         return keys
 
     def identifier_holders(self, rows: Sequence[tuple[str, str, str, str, int]]) -> list[tuple[int, int]]:

@@ -138,15 +138,3 @@ def _migrate(url: DatabaseUrl, action: Callable[[Config], None]) -> None:
             action(config)
     finally:
         engine.dispose()
-
-
-def current_revision(url: DatabaseUrl) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url.sqlalchemy)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
