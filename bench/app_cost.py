@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from run import BENCH, build
+from run import BENCH, build, page_in
 
 Message = dict[str, Any]
 App = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
@@ -141,6 +141,7 @@ def main() -> int:
     name = f"appcost-{args.profiles}"
     database = args.out / f"{name}.db"
     built = build("sqlite", args.profiles, args.out, name)
+    page_in(built)
     os.environ["OPENPROFILES_DATABASE_URL"] = f"sqlite:///{database}"
     ids = built.ids.read_text().split()
     queries = built.queries.read_text().split()

@@ -153,3 +153,41 @@ def test_put_create_asks_for_new_keys_in_random_order(tmp_path: Path) -> None:
     # One connection's keys, in the order asked: a count alone would make them ascend.
     ascending = sum(a < b for a, b in zip(emails, emails[1:]))
     assert 0.25 < ascending / (len(emails) - 1) < 0.75
+
+
+def _resident_bytes(path: Path) -> int:
+    import subprocess
+
+    output = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                            check=True, capture_output=True, text=True).stdout
+    return int(output.split()[0])
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs util-linux's fincore")
+def test_page_in_reads_a_database_and_its_log_into_the_cache(tmp_path: Path) -> None:
+    import os
+
+    database = tmp_path / "big.db"
+    database.write_bytes(os.urandom(8 << 20))
+    log = tmp_path / "big.db-wal"
+    log.write_bytes(os.urandom(1 << 20))
+    for path in (database, log):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)  # only clean pages can be dropped
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
+    assert _resident_bytes(database) < 8 << 20
+    built = run.Built(f"sqlite:///{database}", 1, 1.0, 1.0, 1.0, "", tmp_path, tmp_path)
+    elsewhere = run.Built("postgresql://postgres@127.0.0.1:1/none", 1, 1.0, 1.0, 1.0, "",
+                          tmp_path, tmp_path)
+    run.page_in(built, elsewhere)
+    assert _resident_bytes(database) == 8 << 20
+    assert _resident_bytes(log) == 1 << 20
+
+
+def test_page_in_needs_no_log(tmp_path: Path) -> None:
+    database = tmp_path / "small.db"
+    database.write_bytes(b"\0" * 4096)
+    run.page_in(run.Built(f"sqlite:///{database}", 1, 1.0, 1.0, 1.0, "", tmp_path, tmp_path))
