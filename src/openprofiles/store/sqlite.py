@@ -277,7 +277,7 @@ class SqliteStore:
             return
         batch = [write for write in self._take_pending() if not write.outcome.cancelled()]
         try:
-            outcomes = [self._run(write.account_id, write.unit) for write in batch]
+            outcomes = self._run_batch(batch)
         except sqlite3.Error as error:  # the savepoints themselves failed: nothing is kept
             self._rollback()
             self._released()
@@ -376,6 +376,55 @@ class SqliteStore:
         if flushing is not None:
             flushing.set_result(None)
 
+    def _run_batch(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
+        """Runs every write of a batch, each succeeding or failing as if it ran alone.
+
+        First without a savepoint per write: each costs two statements, and while one is open
+        SQLite copies every page a write changes into a journal first, once per write for the
+        pages the batch's writes share (the last page of each table they append to). A write
+        refused before it changed a row leaves nothing to undo. Only when one fails after
+        changing rows does the batch go back to where it began and run again, every write in a
+        savepoint of its own (`_run`), so that the failed write's rows are undone alone."""
+        connection = self.connection
+        connection.execute("SAVEPOINT batch")
+        outcomes: list[tuple[bool, Any]] = []
+        for write in batch:
+            outcome = self._run_bare(write.account_id, write.unit)
+            if outcome is None:
+                connection.execute("ROLLBACK TO batch")
+                self.driver.forget_ids()
+                outcomes = [self._run(write.account_id, write.unit) for write in batch]
+                break
+            outcomes.append(outcome)
+        connection.execute("RELEASE batch")
+        return outcomes
+
+    def _run_bare(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]
+                  ) -> tuple[bool, Any] | None:
+        """Runs one unit without a savepoint: as `_run`, or None if it failed after changing
+        rows, which only a savepoint can undo. A statement that fails changes nothing: SQLite
+        undoes its own partial work, and counts only the rows of statements that succeed."""
+        connection = self.connection
+        for attempt in range(_MAX_ATTEMPTS):
+            changes = connection.total_changes
+            try:
+                return True, _run_to_end(unit(SqlTransaction(self.driver, account_id)))
+            except Exception as error:
+                if connection.total_changes != changes or not connection.in_transaction:
+                    return None
+                if not isinstance(error, sqlite3.IntegrityError):
+                    return False, self._failure(error)
+                if attempt == _MAX_ATTEMPTS - 1:
+                    return False, RetryableConflict(str(error))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _failure(error: Exception) -> Exception:
+        """What the caller of a write that failed with `error` hears."""
+        if isinstance(error, sqlite3.OperationalError):
+            return StoreUnavailable(str(error))
+        return error
+
     def _run(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> tuple[bool, Any]:
         """Runs one unit in its savepoint: (True, result) or (False, the exception)."""
         for attempt in range(_MAX_ATTEMPTS):
@@ -387,12 +436,9 @@ class SqliteStore:
                 if attempt == _MAX_ATTEMPTS - 1:
                     return False, RetryableConflict(str(error))
                 continue
-            except sqlite3.OperationalError as error:
-                self._undo()
-                return False, StoreUnavailable(str(error))
             except Exception as error:
                 self._undo()
-                return False, error
+                return False, self._failure(error)
             self.connection.execute("RELEASE unit")
             return True, result
         raise AssertionError("unreachable")
