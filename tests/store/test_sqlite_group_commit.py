@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 
-from openprofiles.domain.errors import ProfileNotFound, UserNotFound
+from openprofiles.domain.errors import InvalidProfile, ProfileNotFound, UserNotFound
 from openprofiles.domain.limits import Limits
 from openprofiles.service import profiles
 from openprofiles.store.base import Transaction
@@ -142,3 +143,67 @@ def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
 
     assert asyncio.run(scenario()) >= 0.25
     assert "late@example.com" in _committed_emails(path)
+
+
+def _counted(runs: list[str], email: str, fail_after_writing: bool = False
+             ) -> Callable[[Transaction], Awaitable[profiles.Written]]:
+    """A create that notes each time it runs, and may fail once it has written its rows."""
+    async def unit(tx: Transaction) -> profiles.Written:
+        runs.append(email)
+        written = await profiles.put_in(tx, Limits(), query(email), body())
+        if fail_after_writing:
+            raise InvalidProfile("refused after writing")
+        return written
+
+    return unit
+
+
+def test_a_write_refused_before_writing_leaves_the_others_to_run_once(path: str) -> None:
+    runs: list[str] = []
+
+    async def scenario() -> list[object]:
+        store = SqliteStore(path)
+        try:
+            return await asyncio.gather(
+                store.write(ACCOUNT, _counted(runs, "first@example.com")),
+                profiles.put_by_query(store, ACCOUNT, Limits(), query("nobody@example.com"),
+                                      body(), user_id=999_999),
+                store.write(ACCOUNT, _counted(runs, "last@example.com")),
+                return_exceptions=True,
+            )
+        finally:
+            await store.close()
+
+    first, refused, last = asyncio.run(scenario())
+    assert isinstance(refused, UserNotFound)
+    assert isinstance(first, profiles.Written) and isinstance(last, profiles.Written)
+    assert runs == ["first@example.com", "last@example.com"]
+    assert _committed_emails(path) == {"first@example.com", "last@example.com"}
+
+
+def test_a_write_failing_after_writing_is_undone_alone_and_the_batch_runs_again(path: str) -> None:
+    runs: list[str] = []
+
+    async def scenario() -> list[object]:
+        store = SqliteStore(path)
+        try:
+            return await asyncio.gather(
+                store.write(ACCOUNT, _counted(runs, "first@example.com")),
+                store.write(ACCOUNT, _counted(runs, "failing@example.com", fail_after_writing=True)),
+                store.write(ACCOUNT, _counted(runs, "last@example.com")),
+                return_exceptions=True,
+            )
+        finally:
+            await store.close()
+
+    first, failing, last = asyncio.run(scenario())
+    assert isinstance(failing, InvalidProfile)
+    assert isinstance(first, profiles.Written) and isinstance(last, profiles.Written)
+    # The first pass stops at the failing write; the second runs every write in a savepoint.
+    assert runs == ["first@example.com", "failing@example.com",
+                    "first@example.com", "failing@example.com", "last@example.com"]
+    assert _committed_emails(path) == {"first@example.com", "last@example.com"}
+    with sqlite3.connect(path) as other_process:
+        users = other_process.execute("SELECT COUNT(*) FROM users WHERE role = 'end-user'").fetchone()
+        profiles_count = other_process.execute("SELECT COUNT(*) FROM profiles").fetchone()
+    assert users[0] == 2 and profiles_count[0] == 2
