@@ -65,8 +65,8 @@ def connect(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connec
     # 16 MiB of pages per connection, two connections per worker: the operating system's file
     # cache holds the rest of a large database, shared by every worker instead of copied.
     connection.execute("PRAGMA cache_size=-16384")
-    # Every write runs in a savepoint inside its batch's transaction, and SQLite copies each
-    # page a savepoint changes into a sub-journal first: in memory, not in a temporary file.
+    # A batch runs in a savepoint, and SQLite copies each page a savepoint changes into a
+    # sub-journal first: in memory, not in a temporary file.
     connection.execute("PRAGMA temp_store=MEMORY")
     return connection
 
@@ -243,9 +243,9 @@ class SqliteStore:
 
     async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
         """Group commit: the writes that arrive in one turn of the event loop run together at
-        its end, in one transaction, each inside its own savepoint, and share one commit (one
-        disk sync). A write's caller hears of its outcome only after that commit, so a 2xx
-        still means the write is on disk; a refused write rolls back to its savepoint alone.
+        its end, in one transaction, and share one commit (one disk sync). A write's caller
+        hears of its outcome only after that commit, so a 2xx still means the write is on
+        disk; a refused write is undone alone (`_run_batch`).
 
         The file's write lock is taken only once every write of the batch is ready, and held
         only while their statements run and commit: requests being parsed or answered never
