@@ -146,7 +146,7 @@ def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
 
 
 def _counted(runs: list[str], email: str, fail_after_writing: bool = False
-             ) -> Callable[[Transaction], Awaitable[profiles.Written]]:
+             ) -> Callable[[SqliteStore], Awaitable[profiles.Written]]:
     """A create that notes each time it runs, and may fail once it has written its rows."""
     async def unit(tx: Transaction) -> profiles.Written:
         runs.append(email)
@@ -155,26 +155,30 @@ def _counted(runs: list[str], email: str, fail_after_writing: bool = False
             raise InvalidProfile("refused after writing")
         return written
 
-    return unit
+    return lambda store: store.write(ACCOUNT, unit)
+
+
+def _in_one_group(path: str, *writes: Callable[[SqliteStore], Awaitable[object]]) -> list[object]:
+    """The outcomes of `writes` made in one turn of the loop, and so committed as one group."""
+    async def scenario() -> list[object]:
+        store = SqliteStore(path)
+        try:
+            return await asyncio.gather(*(write(store) for write in writes), return_exceptions=True)
+        finally:
+            await store.close()
+
+    return asyncio.run(scenario())
 
 
 def test_a_write_refused_before_writing_leaves_the_others_to_run_once(path: str) -> None:
     runs: list[str] = []
-
-    async def scenario() -> list[object]:
-        store = SqliteStore(path)
-        try:
-            return await asyncio.gather(
-                store.write(ACCOUNT, _counted(runs, "first@example.com")),
-                profiles.put_by_query(store, ACCOUNT, Limits(), query("nobody@example.com"),
-                                      body(), user_id=999_999),
-                store.write(ACCOUNT, _counted(runs, "last@example.com")),
-                return_exceptions=True,
-            )
-        finally:
-            await store.close()
-
-    first, refused, last = asyncio.run(scenario())
+    first, refused, last = _in_one_group(
+        path,
+        _counted(runs, "first@example.com"),
+        lambda store: profiles.put_by_query(store, ACCOUNT, Limits(), query("nobody@example.com"),
+                                            body(), user_id=999_999),
+        _counted(runs, "last@example.com"),
+    )
     assert isinstance(refused, UserNotFound)
     assert isinstance(first, profiles.Written) and isinstance(last, profiles.Written)
     assert runs == ["first@example.com", "last@example.com"]
@@ -183,20 +187,12 @@ def test_a_write_refused_before_writing_leaves_the_others_to_run_once(path: str)
 
 def test_a_write_failing_after_writing_is_undone_alone_and_the_batch_runs_again(path: str) -> None:
     runs: list[str] = []
-
-    async def scenario() -> list[object]:
-        store = SqliteStore(path)
-        try:
-            return await asyncio.gather(
-                store.write(ACCOUNT, _counted(runs, "first@example.com")),
-                store.write(ACCOUNT, _counted(runs, "failing@example.com", fail_after_writing=True)),
-                store.write(ACCOUNT, _counted(runs, "last@example.com")),
-                return_exceptions=True,
-            )
-        finally:
-            await store.close()
-
-    first, failing, last = asyncio.run(scenario())
+    first, failing, last = _in_one_group(
+        path,
+        _counted(runs, "first@example.com"),
+        _counted(runs, "failing@example.com", fail_after_writing=True),
+        _counted(runs, "last@example.com"),
+    )
     assert isinstance(failing, InvalidProfile)
     assert isinstance(first, profiles.Written) and isinstance(last, profiles.Written)
     # The first pass stops at the failing write; the second runs every write in a savepoint.
