@@ -40,12 +40,15 @@ _MAX_ATTEMPTS = 5
 _PAUSE = 0.0001
 _WAKE_FALLBACK = 0.002
 # Frames (pages) the write-ahead log may hold before a commit copies it into the database file:
-# 16 MiB, four times SQLite's default. The copy runs within the committing worker's `COMMIT`,
+# 32 MiB, eight times SQLite's default. The copy runs within the committing worker's `COMMIT`,
 # after the lock is released but before the others can hear so, and ends with a sync of the
 # database file; it also writes a page that several commits changed only once. Measured on a
-# million profiles, PUT create went 7-11% faster, PUT replace and PATCH 10-15%, while the p99
-# of PUT replace and PATCH rose from about 18 to 33 ms, the length of one copy.
-CHECKPOINT_FRAMES = 4000
+# million profiles (bench/RESULTS.md): 4,000 frames instead of 1,000 made PUT create 7-11%
+# faster, PUT replace and PATCH 10-15%; 8,000 instead of 4,000, on a machine whose disk syncs
+# slowly, PUT create 4-7% and PATCH 11%. The price is the pause of the writes that wait for a
+# copy: the p99 of PUT replace and PATCH rose from about 18 to 33 ms at 4,000 on a fast disk,
+# and that of PUT create from 57-73 to 78-85 ms at 8,000 on the slow one.
+CHECKPOINT_FRAMES = 8000
 BUSY_TIMEOUT_MS = 10000
 
 
