@@ -4,7 +4,9 @@ what bench/lua/common.lua prints after each wrk run."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,8 +158,6 @@ def test_put_create_asks_for_new_keys_in_random_order(tmp_path: Path) -> None:
 
 
 def _resident_bytes(path: Path) -> int:
-    import subprocess
-
     output = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
                             check=True, capture_output=True, text=True).stdout
     return int(output.split()[0])
@@ -165,8 +165,6 @@ def _resident_bytes(path: Path) -> int:
 
 @pytest.mark.skipif(shutil.which("fincore") is None, reason="needs util-linux's fincore")
 def test_page_in_reads_a_database_and_its_log_into_the_cache(tmp_path: Path) -> None:
-    import os
-
     database = tmp_path / "big.db"
     database.write_bytes(os.urandom(8 << 20))
     log = tmp_path / "big.db-wal"

@@ -23,22 +23,43 @@ def _committed_emails(path: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def test_writes_of_one_turn_share_a_commit_and_fail_alone(path: str) -> None:
+def _create(email: str, *, user_id: int | None = None
+            ) -> Callable[[SqliteStore], Awaitable[profiles.Written]]:
+    """A PUT by identifier creating a profile for `email`, for `user_id` if given."""
+    return lambda store: profiles.put_by_query(
+        store, ACCOUNT, Limits(), query(email), body(), user_id=user_id)
+
+
+def _counted(runs: list[str], email: str, fail_after_writing: bool = False
+             ) -> Callable[[SqliteStore], Awaitable[profiles.Written]]:
+    """A create that notes each time it runs, and may fail once it has written its rows."""
+    async def unit(tx: Transaction) -> profiles.Written:
+        runs.append(email)
+        written = await profiles.put_in(tx, Limits(), query(email), body())
+        if fail_after_writing:
+            raise InvalidProfile("refused after writing")
+        return written
+
+    return lambda store: store.write(ACCOUNT, unit)
+
+
+def _in_one_group(path: str, *writes: Callable[[SqliteStore], Awaitable[object]]) -> list[object]:
+    """The outcomes of `writes` made in one turn of the loop, and so committed as one group."""
     async def scenario() -> list[object]:
         store = SqliteStore(path)
         try:
-            writes = [
-                profiles.put_by_query(store, ACCOUNT, Limits(), query(f"u{i}@example.com"), body())
-                for i in range(20)
-            ]
-            # One write in the middle is refused inside its transaction: no such user.
-            writes.insert(10, profiles.put_by_query(
-                store, ACCOUNT, Limits(), query("bad@example.com"), body(), user_id=999_999))
-            return await asyncio.gather(*writes, return_exceptions=True)
+            return await asyncio.gather(*(write(store) for write in writes), return_exceptions=True)
         finally:
             await store.close()
 
-    results = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_writes_of_one_turn_share_a_commit_and_fail_alone(path: str) -> None:
+    writes = [_create(f"u{i}@example.com") for i in range(20)]
+    # One write in the middle is refused inside its transaction: no such user.
+    writes.insert(10, _create("bad@example.com", user_id=999_999))
+    results = _in_one_group(path, *writes)
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == 1 and isinstance(refused[0], UserNotFound)
     assert all(isinstance(r, profiles.Written) and r.created for r in results if r not in refused)
@@ -91,23 +112,16 @@ def test_reads_do_not_see_a_batch_before_it_commits(path: str) -> None:
 
 
 def test_a_unit_that_waits_for_anything_else_is_refused_alone(path: str) -> None:
-    async def scenario() -> list[object]:
-        store = SqliteStore(path)
-        try:
-            async def waits(tx: Transaction) -> None:
-                await profiles.put_in(tx, Limits(), query("waits@example.com"), body())
-                await asyncio.sleep(0)
+    async def waits(tx: Transaction) -> None:
+        await profiles.put_in(tx, Limits(), query("waits@example.com"), body())
+        await asyncio.sleep(0)
 
-            return await asyncio.gather(
-                profiles.put_by_query(store, ACCOUNT, Limits(), query("before@example.com"), body()),
-                store.write(ACCOUNT, waits),
-                profiles.put_by_query(store, ACCOUNT, Limits(), query("after@example.com"), body()),
-                return_exceptions=True,
-            )
-        finally:
-            await store.close()
-
-    before, waited, after = asyncio.run(scenario())
+    before, waited, after = _in_one_group(
+        path,
+        _create("before@example.com"),
+        lambda store: store.write(ACCOUNT, waits),
+        _create("after@example.com"),
+    )
     assert isinstance(waited, RuntimeError)
     assert isinstance(before, profiles.Written) and isinstance(after, profiles.Written)
     assert _committed_emails(path) == {"before@example.com", "after@example.com"}
@@ -145,38 +159,12 @@ def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
     assert "late@example.com" in _committed_emails(path)
 
 
-def _counted(runs: list[str], email: str, fail_after_writing: bool = False
-             ) -> Callable[[SqliteStore], Awaitable[profiles.Written]]:
-    """A create that notes each time it runs, and may fail once it has written its rows."""
-    async def unit(tx: Transaction) -> profiles.Written:
-        runs.append(email)
-        written = await profiles.put_in(tx, Limits(), query(email), body())
-        if fail_after_writing:
-            raise InvalidProfile("refused after writing")
-        return written
-
-    return lambda store: store.write(ACCOUNT, unit)
-
-
-def _in_one_group(path: str, *writes: Callable[[SqliteStore], Awaitable[object]]) -> list[object]:
-    """The outcomes of `writes` made in one turn of the loop, and so committed as one group."""
-    async def scenario() -> list[object]:
-        store = SqliteStore(path)
-        try:
-            return await asyncio.gather(*(write(store) for write in writes), return_exceptions=True)
-        finally:
-            await store.close()
-
-    return asyncio.run(scenario())
-
-
 def test_a_write_refused_before_writing_leaves_the_others_to_run_once(path: str) -> None:
     runs: list[str] = []
     first, refused, last = _in_one_group(
         path,
         _counted(runs, "first@example.com"),
-        lambda store: profiles.put_by_query(store, ACCOUNT, Limits(), query("nobody@example.com"),
-                                            body(), user_id=999_999),
+        _create("nobody@example.com", user_id=999_999),
         _counted(runs, "last@example.com"),
     )
     assert isinstance(refused, UserNotFound)
