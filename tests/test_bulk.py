@@ -424,7 +424,8 @@ def test_an_import_killed_midway_keeps_whole_batches_and_can_be_run_again(
 
 
 def test_parsed_batches_cross_processes_unchanged() -> None:
-    from openprofiles.service.bulk import _pack, _unpack, parse_batch
+    from openprofiles.service.bulk.drafts import parse_batch
+    from openprofiles.service.bulk.parsing_process import _pack, _unpack
 
     raw = [(n, text.encode()) for n, text in enumerate(tricky_lines(), start=1)]
     raw.append((99, line("s", "t", ("email", "x@example.com"), attributes={"n": 2**70}).encode()))
@@ -448,7 +449,8 @@ def test_a_batch_whose_lookahead_went_stale_is_looked_up_again(tmp_path: Path) -
     from openprofiles.domain.identifiers import IdentifierQuery
     from openprofiles.domain.limits import Limits
     from openprofiles.domain.profile import parse_profile_input
-    from openprofiles.service import bulk, profiles
+    from openprofiles.service import profiles
+    from openprofiles.service.bulk import drafts, importing, writing
     from openprofiles.service.users import DEFAULT_ACCOUNT_ID
     from openprofiles.store.migrate import upgrade
     from openprofiles.store.sqlite import SqliteStore
@@ -460,7 +462,7 @@ def test_a_batch_whose_lookahead_went_stale_is_looked_up_again(tmp_path: Path) -
            (2, line("crm", "contact", ("external_id", "K-1"), ("email", "taken@example.com")).encode()),
            (3, line("shop", "customer", ("email", "free@example.com")).encode())]
 
-    async def scenario() -> tuple[bulk.BatchResult, list[tuple[object, ...]]]:
+    async def scenario() -> tuple[writing.BatchResult, list[tuple[object, ...]]]:
         store = SqliteStore(path)
         try:
             for source in ("shop", "crm"):  # both kinds known, so no line needs the service
@@ -473,10 +475,10 @@ def test_a_batch_whose_lookahead_went_stale_is_looked_up_again(tmp_path: Path) -
                 store, DEFAULT_ACCOUNT_ID, Limits(),
                 IdentifierQuery.parse("shop:customer:email:taken@example.com"),
                 parse_profile_input({"attributes": {"v": 1}}))
-            parsed = bulk.parse_batch(raw)
-            parsed.holders = bulk.Holders([], [], [])
-            parsed.again = bulk.Lookups([], [], [])
-            result = await store.write(DEFAULT_ACCOUNT_ID, bulk.batch_unit(Limits(), raw, parsed))
+            parsed = drafts.parse_batch(raw)
+            parsed.holders = drafts.Holders([], [], [])
+            parsed.again = drafts.Lookups([], [], [])
+            result = await store.write(DEFAULT_ACCOUNT_ID, importing.batch_unit(Limits(), raw, parsed))
             rows = await store.read(DEFAULT_ACCOUNT_ID, lambda tx: tx.driver.fetch(  # type: ignore[attr-defined]
                 "SELECT source, attributes, user_id FROM profiles ORDER BY source, created_at"))
             return result, [tuple(row) for row in rows]
@@ -571,7 +573,7 @@ def test_the_lookahead_looks_up_only_keys_it_may_have_met(tmp_path: Path) -> Non
     # Into a file that held few keys when the import began, the parsing process looks up only
     # the keys it has met: those stored then, and those of the batches before. What it finds
     # is what looking up every key finds.
-    from openprofiles.service import bulk
+    from openprofiles.service.bulk import drafts as drafting
     from openprofiles.store.batch import CommittedKeys
 
     class Counted(CommittedKeys):
@@ -582,7 +584,7 @@ def test_the_lookahead_looks_up_only_keys_it_may_have_met(tmp_path: Path) -> Non
             return super()._lookup(sql, rows)
 
     path = _stored_for_lookahead(tmp_path)
-    filtered, every = bulk._Lookahead(Counted(path, 1)), bulk._Lookahead(Counted(path, 1))
+    filtered, every = drafting.Lookahead(Counted(path, 1)), drafting.Lookahead(Counted(path, 1))
     assert filtered.seen is not None
     every.seen = None
     batches = [
@@ -596,7 +598,7 @@ def test_the_lookahead_looks_up_only_keys_it_may_have_met(tmp_path: Path) -> Non
     ]
     kept: list[int] = []
     for texts in batches:
-        drafts = bulk.parse_batch([(n, text.encode()) for n, text in enumerate(texts, 1)]).drafts
+        drafts = drafting.parse_batch([(n, text.encode()) for n, text in enumerate(texts, 1)]).drafts
         before = filtered.committed.asked  # type: ignore[attr-defined]
         (found, again), (all_found, all_again) = filtered.look_up(drafts), every.look_up(drafts)
         for ours, theirs in ((found, all_found), (again, all_again)):
@@ -614,17 +616,17 @@ def test_the_lookahead_looks_up_only_keys_it_may_have_met(tmp_path: Path) -> Non
 def test_the_lookahead_looks_every_key_up_in_a_file_holding_many(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openprofiles.service import bulk
+    from openprofiles.service.bulk import drafts
     from openprofiles.store.batch import CommittedKeys
 
     path = _stored_for_lookahead(tmp_path)
     held = CommittedKeys(path, 1).every_key(1_000)
     assert held is not None and ("shop", "customer", "email", "ann@example.com") in held
     assert ("email", "ann@example.com") in held and "a-1" in held
-    monkeypatch.setattr(bulk, "_PRELOADED_KEYS", len(held) - 1)
-    assert bulk._Lookahead(CommittedKeys(path, 1)).seen is None
-    monkeypatch.setattr(bulk, "_PRELOADED_KEYS", len(held))
-    assert bulk._Lookahead(CommittedKeys(path, 1)).seen is not None
+    monkeypatch.setattr(drafts, "_PRELOADED_KEYS", len(held) - 1)
+    assert drafts.Lookahead(CommittedKeys(path, 1)).seen is None
+    monkeypatch.setattr(drafts, "_PRELOADED_KEYS", len(held))
+    assert drafts.Lookahead(CommittedKeys(path, 1)).seen is not None
 
 
 def test_a_key_written_by_another_process_after_the_lookahead_began(tmp_path: Path) -> None:
@@ -636,26 +638,27 @@ def test_a_key_written_by_another_process_after_the_lookahead_began(tmp_path: Pa
     from openprofiles.domain.identifiers import IdentifierQuery
     from openprofiles.domain.limits import Limits
     from openprofiles.domain.profile import parse_profile_input
-    from openprofiles.service import bulk, profiles
+    from openprofiles.service import profiles
+    from openprofiles.service.bulk import drafts, importing, writing
     from openprofiles.service.users import DEFAULT_ACCOUNT_ID
     from openprofiles.store.batch import CommittedKeys
     from openprofiles.store.sqlite import SqliteStore
 
     path = _stored_for_lookahead(tmp_path)
-    lookahead = bulk._Lookahead(CommittedKeys(path, DEFAULT_ACCOUNT_ID))
+    lookahead = drafts.Lookahead(CommittedKeys(path, DEFAULT_ACCOUNT_ID))
     raw = [(1, line("shop", "customer", ("email", "late@example.com"), attributes={"v": 2}).encode()),
            (2, line("crm", "lead", ("phone_number", "+300"), ("email", "late@example.com")).encode())]
 
-    async def scenario() -> tuple[bulk.BatchResult, list[tuple[object, ...]]]:
+    async def scenario() -> tuple[writing.BatchResult, list[tuple[object, ...]]]:
         store = SqliteStore(path)
         try:
             await profiles.put_by_query(
                 store, DEFAULT_ACCOUNT_ID, Limits(),
                 IdentifierQuery.parse("shop:customer:email:late@example.com"),
                 parse_profile_input({"attributes": {"v": 1}}))
-            parsed = bulk.parse_batch(raw, lookahead)
-            assert parsed.holders == bulk.Holders([], [], [])  # not looked up
-            result = await store.write(DEFAULT_ACCOUNT_ID, bulk.batch_unit(Limits(), raw, parsed))
+            parsed = drafts.parse_batch(raw, lookahead)
+            assert parsed.holders == drafts.Holders([], [], [])  # not looked up
+            result = await store.write(DEFAULT_ACCOUNT_ID, importing.batch_unit(Limits(), raw, parsed))
             rows = await store.read(DEFAULT_ACCOUNT_ID, lambda tx: tx.driver.fetch(  # type: ignore[attr-defined]
                 "SELECT p.source, p.attributes, p.user_id FROM profiles p JOIN profile_identifiers i"
                 " ON i.profile_id = p.id WHERE i.value IN ('late@example.com', '+300')"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from openprofiles.service.seen_keys import SeenKeys
+from openprofiles.service.bulk.seen_keys import SeenKeys
 
 
 def test_every_key_added_is_met_whatever_its_shape() -> None:

@@ -1,0 +1,98 @@
+"""The parsing process: batches checked and drafted a batch or two ahead of the writes."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ProcessPoolExecutor
+
+import msgspec
+
+from ...store.batch import CommittedKeys
+from .drafts import Lookahead, Parsed, parse_batch
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(Parsed).decode
+
+
+_lookaheads: dict[tuple[str, int], Lookahead] = {}
+
+
+def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] | None) -> bytes:
+    """`parse_batch` in the parsing process, which reads the SQLite file at `database` (path,
+    account) on a connection of its own."""
+    lookahead = None
+    if database is not None:
+        lookahead = _lookaheads.get(database)
+        if lookahead is None:
+            lookahead = _lookaheads[database] = Lookahead(CommittedKeys(*database))
+    return _pack(parse_batch(raw_lines, lookahead))
+
+
+def _parser_started() -> None:
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """An import that is killed cannot stop its parser, which would wait for work forever
+    (it holds its own queue's both ends) and keep the import's output open."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
+
+
+# Batches parsed ahead of the one being written: enough to keep the parser busy, few enough
+# that memory stays flat. With two, only the batch parsed just before can be missing from a
+# batch's lookups, which is what `Lookahead` looks up again.
+_AHEAD = 2
+
+RawBatch = tuple[list[tuple[int, bytes]], int]
+
+
+async def parsed_batches(
+    batches: Iterable[RawBatch], database: tuple[str, int] | None = None,
+) -> AsyncIterator[tuple[list[tuple[int, bytes]], Parsed, int]]:
+    """The batches as read and as checked and drafted, in order, with the bytes read so far.
+
+    Checking and drafting take about half of an import's processor time and need no database,
+    so from the second batch on they run in a process of their own, a batch or two ahead of
+    the writes; given an SQLite file (`database`: path and account), that process also looks
+    up which identifiers committed profiles hold. A single batch is parsed here: starting a
+    process would cost more.
+
+    A batch is handed to the parsing process once the one `_AHEAD` before it is written: its
+    lookups see every batch but the last `_AHEAD - 1` (and, for the second batch, the first)."""
+    pending = iter(batches)
+    first = next(pending, None)
+    if first is None:
+        return
+    second = next(pending, None)
+    if second is None:
+        yield first[0], parse_batch(first[0]), first[1]
+        return
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")  # nothing of this process's state is copied
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_parser_started) as parser:
+        ahead: deque[tuple[asyncio.Future[bytes], RawBatch]] = deque()
+
+        def submit(batch: RawBatch) -> None:
+            ahead.append((loop.run_in_executor(parser, _parse_packed, batch[0], database), batch))
+
+        submit(first)
+        submit(second)
+        for batch in pending:
+            while len(ahead) >= _AHEAD:
+                packed, (raw, consumed) = ahead.popleft()
+                yield raw, _unpack(await packed), consumed
+            submit(batch)
+        while ahead:
+            packed, (raw, consumed) = ahead.popleft()
+            yield raw, _unpack(await packed), consumed
