@@ -37,7 +37,6 @@ class Settings:
     # How long a SQLite write waits for another process's write lock before answering 503.
     sqlite_busy_timeout_ms: int = 10000
     limits: Limits = field(default_factory=Limits)
-    migrate_on_start: bool = True
     # Requests a minute per account; 0 turns rate limiting off (the default).
     rate_limit: int = 0
     # Where workers and hosts share their rate-limit counts; None counts in each process.
