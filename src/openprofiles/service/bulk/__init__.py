@@ -1,13 +1,9 @@
 """Bulk import and export of profiles as NDJSON, one `{"profile": {...}}` a line (docs/bulk.md).
 
 Each line is a `PUT /api/v2/user_profiles?identifier=` whose query is the line's first
-identifier, under the same rules. Lines are applied a batch per transaction. Within a batch,
-lines that create a profile and share no key (identifier, identity, external id, user or
-profile id) with any other line of the batch are written together, a few statements for the
-whole batch, when the stored records decide their outcome at a glance: none of their keys is
-stored (a new user), or only identities and the external id of one user, whom they join.
-Every other line goes through the service itself, in order, in a savepoint of its own, so
-that a refused line leaves nothing behind and never stops the import.
+identifier, under the same rules. Lines are applied a batch per transaction, some in bulk and
+the rest through the service (`writing`); a refused line leaves nothing behind and never stops
+the import.
 
 The parts, in the order a line meets them:
 - `lines`: one line checked as the API checks a PUT, and what a refused line reports;
