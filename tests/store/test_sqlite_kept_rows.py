@@ -1,5 +1,6 @@
 """The SQLite reading connection keeps a rarely changing row until anything commits to the file,
-which it learns from the log index's header (`CommitWatch`) or, failing that, from SQLite."""
+which its store learns before each read (`SharedSnapshot`) from the log index's header
+(`CommitWatch`) or, failing that, from SQLite."""
 
 from __future__ import annotations
 
@@ -14,24 +15,37 @@ import pytest
 from openprofiles.store.migrate import upgrade
 from openprofiles.store.sqlite import SqliteDriver, connect
 from openprofiles.store.sqlite_commits import CommitWatch
+from openprofiles.store.sqlite_snapshot import SharedSnapshot
 from openprofiles.store.urls import DatabaseUrl
 
 SQL = "SELECT credentials_version FROM accounts WHERE id = $1"
 
 
-@pytest.mark.parametrize("watched", [True, False], ids=["watched", "asking-sqlite"])
+def _reading(path: str, *, watched: bool = True, quiet: float | None = None
+             ) -> tuple[SqliteDriver, SharedSnapshot]:
+    """A reading connection as the store has one: its driver and the looks before each read.
+    `quiet=0` shares a snapshot between reads from the start."""
+    driver = SqliteDriver(connect(path), keeps_rows=True)
+    snapshot = SharedSnapshot(driver.connection, path if watched else None, driver.forget_kept,
+                              **({} if quiet is None else {"quiet": quiet}))
+    return driver, snapshot
+
+
+@pytest.mark.parametrize(("watched", "quiet"), [(True, None), (True, 0.0), (False, None)],
+                         ids=["watched", "sharing-snapshots", "asking-sqlite"])
 def test_a_kept_row_is_read_again_once_another_connection_commits(
-    tmp_path: Path, watched: bool
+    tmp_path: Path, watched: bool, quiet: float | None
 ) -> None:
     path = str(tmp_path / "kept.db")
     upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
-    reader = SqliteDriver(connect(path), keeps_rows=True, path=path if watched else None)
+    reader, snapshot = _reading(path, watched=watched, quiet=quiet)
     other = sqlite3.connect(path, isolation_level=None)  # as another process would
 
     def bump() -> None:
         other.execute("UPDATE accounts SET credentials_version = credentials_version + 1")
 
     async def read() -> int:
+        snapshot.enter()
         return (await reader.fetchrow_kept(SQL, 1))[0]
 
     async def scenario() -> list[int]:
@@ -80,9 +94,10 @@ def _bump_in_another_process(path: str, *, checkpoint: bool = False) -> None:
 def test_the_watched_row_follows_commits_of_other_processes_and_log_restarts(tmp_path: Path) -> None:
     path = str(tmp_path / "processes.db")
     upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
-    reader = SqliteDriver(connect(path), keeps_rows=True, path=path)
+    reader, snapshot = _reading(path)
 
     async def read() -> int:
+        snapshot.enter()
         return (await reader.fetchrow_kept(SQL, 1))[0]
 
     async def scenario() -> list[int]:
@@ -98,7 +113,7 @@ def test_the_watched_row_follows_commits_of_other_processes_and_log_restarts(tmp
         return seen
 
     assert asyncio.run(scenario()) == [0, 0, 1, 2, 3, 3]
-    assert reader._watch is not None  # the rows above were kept through the watch
+    assert snapshot._watch is not None  # the rows above were kept through the watch
 
 
 def test_the_watch_moves_with_each_commit_and_only_then(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Writes commit in groups (see `SqliteStore.write`): one commit and one disk sync 
 write that arrived in the same turn of the event loop, and the lock is held only while their
 statements run and commit.
 Lookups by key take microseconds, so blocking the loop for them costs less than a thread hop.
+Reads that follow each other while nothing commits share one snapshot (`sqlite_snapshot`).
 
 A write is on disk before its 2xx leaves, so a crash or a power loss keeps it. In WAL mode the
 worker syncs the log itself, once the commit has released the lock (`_make_durable`); in any
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from .errors import RetryableConflict, StoreUnavailable
 from .sql import SqlTransaction
-from .sqlite_commits import CommitWatch
+from .sqlite_snapshot import SharedSnapshot
 from .sqlite_wake import LockWake
 
 T = TypeVar("T")
@@ -77,18 +78,12 @@ def connect(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connec
 class SqliteDriver:
     engine = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection, *, keeps_rows: bool = False,
-                 path: str | None = None) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, keeps_rows: bool = False) -> None:
         self.connection = connection
-        # Only a connection that never writes may keep rows: its `data_version` moves with
-        # every commit to the file, by any connection of any process, and nothing else.
+        # Only a connection that never writes may keep rows, and only while nothing commits
+        # to the file: its store drops them when a commit is seen (`SharedSnapshot`).
         self._keeps_rows = keeps_rows
         self._kept: dict[tuple[str, tuple[Any, ...]], Any] = {}
-        self._kept_at: int | None = None
-        # The file's `path`, whose log index tells without a system call whether anything was
-        # committed, so that `data_version` need not be asked (opened once the index exists).
-        self._watch_path = path
-        self._watch: CommitWatch | None = None
         # The next fresh id of each table, within the current write transaction (`take_id`).
         self._next_ids: dict[str, int] = {}
 
@@ -98,12 +93,6 @@ class SqliteDriver:
     async def fetchrow_kept(self, sql: str, *args: Any) -> Any:
         if not self._keeps_rows:
             return await self.fetchrow(sql, *args)
-        if self._watch is None:
-            self._check_version()
-        elif self._watch.changed():
-            # Something was committed since the last look: `data_version` would only say so
-            # again, at the cost of a read transaction on every request under a write load.
-            self._kept.clear()
         key = (sql, args)
         if key in self._kept:
             return self._kept[key]
@@ -112,20 +101,8 @@ class SqliteDriver:
             self._kept[key] = row
         return row
 
-    def _check_version(self) -> None:
-        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._kept_at:
-            self._kept.clear()
-            self._kept_at = version
-        if self._watch is None and self._watch_path is not None:
-            # The version just read is at least as recent as the header the watch starts
-            # from: the watch's first look only clears the kept rows once more.
-            self._watch = CommitWatch.open(self._watch_path)
-            self._watch_path = None
-
-    def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
+    def forget_kept(self) -> None:
+        self._kept.clear()
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         return self.connection.execute(_qmark(sql), args).fetchall()
@@ -219,7 +196,8 @@ class SqliteStore:
         self._wake_timer: asyncio.TimerHandle | None = None
         self.driver = SqliteDriver(self.connection)
         self.reader = connect(path, busy_timeout_ms)
-        self.read_driver = SqliteDriver(self.reader, keeps_rows=True, path=path)
+        self.read_driver = SqliteDriver(self.reader, keeps_rows=True)
+        self._snapshot = SharedSnapshot(self.reader, path, self.read_driver.forget_kept)
         self._pending: list[_Pending] = []
         # Set from the moment a batch is due until its commit is done: the writing connection
         # serves one batch at a time.
@@ -230,7 +208,7 @@ class SqliteStore:
         self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
         single_statement: bool = False,
     ) -> T:
-        if single_statement:
+        if self._snapshot.enter() or single_statement:
             return await unit(SqlTransaction(self.read_driver, account_id))
         self.reader.execute("BEGIN")
         try:
@@ -460,7 +438,7 @@ class SqliteStore:
     async def close(self) -> None:
         while self._flushing is not None:  # the writes already accepted are answered first
             await asyncio.shield(self._flushing)
-        self.read_driver.close()
+        self._snapshot.close()
         self.connection.close()
         self.reader.close()
         if self._wake is not None:
