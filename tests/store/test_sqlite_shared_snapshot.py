@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 
@@ -15,7 +16,8 @@ from .writes import ACCOUNT, body, query
 
 
 async def _attributes(store: SqliteStore, email: str) -> dict[str, object]:
-    return (await profiles.get_by_query(store, ACCOUNT, query(email))).attributes
+    found = await profiles.get_by_query(store, ACCOUNT, query(email))
+    return json.loads(found.attributes_json)  # type: ignore[no-any-return]
 
 
 async def _put(store: SqliteStore, email: str, plan: str) -> None:

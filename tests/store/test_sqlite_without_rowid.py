@@ -4,6 +4,7 @@ events that point at profiles, and can be undone."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_rebuilt_tables_serve_reads_and_writes(tmp_path: Path) -> None:
             found = await profiles.get_by_query(store, DEFAULT_ACCOUNT_ID, query)
             again = await profiles.get_by_id(store, DEFAULT_ACCOUNT_ID, found.id)
             await profiles.delete_by_id(store, DEFAULT_ACCOUNT_ID, found.id)
-            return again.attributes["n"], len(_snapshot(path)["events"])
+            return json.loads(again.attributes_json)["n"], len(_snapshot(path)["events"])
         finally:
             await store.close()
 

@@ -8,6 +8,7 @@ from ..domain.errors import ProfileNotFound, UserNotFound
 from ..domain.identifiers import IdentifierQuery
 from ..domain.profile import Profile, ProfileInput, is_profile_id, parse_profile_input
 from ..service import profiles
+from ..store.base import StoredProfile
 from . import render
 from .bodies import JSON_TYPES, MERGE_PATCH_TYPES, member, query_value, read_json
 from .context import Call
@@ -16,6 +17,10 @@ from .responses import EmptyResponse, JsonResponse
 
 def _one(profile: Profile, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return JsonResponse(render.encode({"profile": render.profile(profile)}), status, headers)
+
+
+def _stored(profile: StoredProfile) -> Response:
+    return JsonResponse(render.encode({"profile": render.stored_profile(profile)}))
 
 
 def _query(call: Call) -> IdentifierQuery:
@@ -50,7 +55,7 @@ def _written(call: Call, written: profiles.Written) -> Response:
 
 
 async def get_by_query(call: Call) -> Response:
-    return _one(await profiles.get_by_query(call.store, call.account_id, _query(call)))
+    return _stored(await profiles.get_by_query(call.store, call.account_id, _query(call)))
 
 
 async def put_by_query(call: Call) -> Response:
@@ -75,7 +80,7 @@ async def delete_by_query(call: Call) -> Response:
 
 async def get_by_id(call: Call) -> Response:
     profile_id = _profile_id(call)
-    return _one(await profiles.get_by_id(call.store, call.account_id, profile_id))
+    return _stored(await profiles.get_by_id(call.store, call.account_id, profile_id))
 
 
 async def replace_by_id(call: Call) -> Response:

@@ -10,6 +10,7 @@ import msgspec
 
 from ..domain.profile import Profile
 from ..domain.users import Identity, User
+from ..store.base import StoredProfile
 
 _encode = msgspec.json.Encoder().encode
 
@@ -34,6 +35,21 @@ def profile(p: Profile) -> dict[str, Any]:
         "user_id": str(p.user_id),
         "identifiers": p.identifiers,
         "attributes": p.attributes,
+        "created_at": iso_time(p.created_at),
+        "updated_at": iso_time(p.updated_at),
+    }
+
+
+def stored_profile(p: StoredProfile) -> dict[str, Any]:
+    """As `profile`, with the stored identifiers and attributes spliced in as they are."""
+    return {
+        "id": p.id,
+        "source": p.source,
+        "type": p.type,
+        "name": p.name,
+        "user_id": str(p.user_id),
+        "identifiers": msgspec.Raw(p.identifiers_json),
+        "attributes": msgspec.Raw(p.attributes_json),
         "created_at": iso_time(p.created_at),
         "updated_at": iso_time(p.updated_at),
     }

@@ -11,7 +11,7 @@ from ..domain.errors import InvalidProfile, ProfileNotFound, UserNotFound
 from ..domain.identifiers import Identifier, IdentifierQuery
 from ..domain.limits import Limits
 from ..domain.profile import Profile, ProfileInput
-from ..store.base import Store, Transaction
+from ..store.base import Store, StoredProfile, Transaction
 from . import linking
 from .clock import new_profile_id, now_ms
 
@@ -79,12 +79,12 @@ async def save_changed(tx: Transaction, before: Profile, after: Profile) -> Prof
     return after
 
 
-# Reads
+# Reads: a single profile is answered as stored (`StoredProfile`), with no rule to apply.
 
 
-async def get_by_id(store: Store, account_id: int, profile_id: str) -> Profile:
-    async def unit(tx: Transaction) -> Profile | None:
-        return await tx.get_profile(profile_id)
+async def get_by_id(store: Store, account_id: int, profile_id: str) -> StoredProfile:
+    async def unit(tx: Transaction) -> StoredProfile | None:
+        return await tx.get_stored_profile(profile_id)
 
     found = await store.read_stale(account_id, unit, single_statement=True)
     if found is None:
@@ -92,9 +92,9 @@ async def get_by_id(store: Store, account_id: int, profile_id: str) -> Profile:
     return found
 
 
-async def get_by_query(store: Store, account_id: int, query: IdentifierQuery) -> Profile:
-    async def unit(tx: Transaction) -> Profile | None:
-        return await tx.find_profile(query.source, query.profile_type, query.identifier)
+async def get_by_query(store: Store, account_id: int, query: IdentifierQuery) -> StoredProfile:
+    async def unit(tx: Transaction) -> StoredProfile | None:
+        return await tx.find_stored_profile(query.source, query.profile_type, query.identifier)
 
     found = await store.read_stale(account_id, unit, single_statement=True)
     if found is None:

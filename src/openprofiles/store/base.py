@@ -49,6 +49,23 @@ class TokenHolder:
     credentials_version: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """A profile as stored, to answer a read with: its identifiers and attributes stay the
+    JSON text they were written as, which the answer carries as it is rather than decoding
+    it into the domain's objects and encoding them back."""
+
+    id: str
+    user_id: int
+    source: str
+    type: str
+    name: str
+    identifiers_json: str
+    attributes_json: str
+    created_at: int
+    updated_at: int
+
+
 class Transaction(Protocol):
     account_id: int
 
@@ -57,6 +74,10 @@ class Transaction(Protocol):
     async def find_profile(
         self, source: str, profile_type: str, identifier: Identifier, *, for_update: bool = False
     ) -> Profile | None: ...
+    async def get_stored_profile(self, profile_id: str) -> StoredProfile | None: ...
+    async def find_stored_profile(
+        self, source: str, profile_type: str, identifier: Identifier
+    ) -> StoredProfile | None: ...
     async def profile_ids_holding(
         self, source: str, profile_type: str, identifiers: Sequence[Identifier]
     ) -> set[str]: ...

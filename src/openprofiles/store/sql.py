@@ -15,7 +15,7 @@ import msgspec
 from ..domain.identifiers import Identifier
 from ..domain.profile import Profile
 from ..domain.users import Identity, IdentityKey, User
-from .base import Account, TokenHolder, TokenRecord
+from .base import Account, StoredProfile, TokenHolder, TokenRecord
 from .sql_events import EventQueries
 
 _identifiers_decoder = msgspec.json.Decoder(list[Identifier])
@@ -117,17 +117,36 @@ class SqlTransaction(EventQueries):
     # Profiles
 
     async def get_profile(self, profile_id: str, *, for_update: bool = False) -> Profile | None:
-        row = await self.driver.fetchrow(
+        row = await self._profile_row(profile_id, for_update)
+        return profile_from_row(row) if row else None
+
+    async def get_stored_profile(self, profile_id: str) -> StoredProfile | None:
+        row = await self._profile_row(profile_id, False)
+        return StoredProfile(*row) if row else None
+
+    async def _profile_row(self, profile_id: str, for_update: bool) -> Any:
+        return await self.driver.fetchrow(
             f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE account_id = $1 AND id = $2"
             + (self._lock_suffix if for_update else ""),
             self.account_id, profile_id,
         )
-        return profile_from_row(row) if row else None
 
     async def find_profile(
         self, source: str, profile_type: str, identifier: Identifier, *, for_update: bool = False
     ) -> Profile | None:
-        row = await self.driver.fetchrow(
+        row = await self._found_row(source, profile_type, identifier, for_update)
+        return profile_from_row(row) if row else None
+
+    async def find_stored_profile(
+        self, source: str, profile_type: str, identifier: Identifier
+    ) -> StoredProfile | None:
+        row = await self._found_row(source, profile_type, identifier, False)
+        return StoredProfile(*row) if row else None
+
+    async def _found_row(
+        self, source: str, profile_type: str, identifier: Identifier, for_update: bool
+    ) -> Any:
+        return await self.driver.fetchrow(
             "SELECT p.id, p.user_id, p.source, p.type, p.name, p.identifiers, p.attributes,"
             " p.created_at, p.updated_at"
             " FROM profile_identifiers i JOIN profiles p"
@@ -137,7 +156,6 @@ class SqlTransaction(EventQueries):
             + (" FOR UPDATE OF p" if for_update and self._lock_suffix else ""),
             self.account_id, source, profile_type, identifier.type, identifier.value,
         )
-        return profile_from_row(row) if row else None
 
     async def profile_ids_holding(
         self, source: str, profile_type: str, identifiers: Sequence[Identifier]
