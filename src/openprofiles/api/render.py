@@ -27,29 +27,23 @@ def _iso_second(seconds: int) -> str:
 
 
 def profile(p: Profile) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "source": p.source,
-        "type": p.type,
-        "name": p.name,
-        "user_id": str(p.user_id),
-        "identifiers": p.identifiers,
-        "attributes": p.attributes,
-        "created_at": iso_time(p.created_at),
-        "updated_at": iso_time(p.updated_at),
-    }
+    return _profile(p, p.identifiers, p.attributes)
 
 
 def stored_profile(p: StoredProfile) -> dict[str, Any]:
     """As `profile`, with the stored identifiers and attributes spliced in as they are."""
+    return _profile(p, msgspec.Raw(p.identifiers_json), msgspec.Raw(p.attributes_json))
+
+
+def _profile(p: Profile | StoredProfile, identifiers: Any, attributes: Any) -> dict[str, Any]:
     return {
         "id": p.id,
         "source": p.source,
         "type": p.type,
         "name": p.name,
         "user_id": str(p.user_id),
-        "identifiers": msgspec.Raw(p.identifiers_json),
-        "attributes": msgspec.Raw(p.attributes_json),
+        "identifiers": identifiers,
+        "attributes": attributes,
         "created_at": iso_time(p.created_at),
         "updated_at": iso_time(p.updated_at),
     }
