@@ -15,26 +15,27 @@ import pytest
 from openprofiles.store.migrate import upgrade
 from openprofiles.store.sqlite import SqliteDriver, connect
 from openprofiles.store.sqlite_commits import CommitWatch
-from openprofiles.store.sqlite_snapshot import SharedSnapshot
+from openprofiles.store.sqlite_snapshot import QUIET_SECONDS, SharedSnapshot
 from openprofiles.store.urls import DatabaseUrl
 
 SQL = "SELECT credentials_version FROM accounts WHERE id = $1"
 
 
-def _reading(path: str, *, watched: bool = True, quiet: float | None = None
+def _reading(path: str, *, watched: bool = True, quiet: float = QUIET_SECONDS
              ) -> tuple[SqliteDriver, SharedSnapshot]:
     """A reading connection as the store has one: its driver and the looks before each read.
     `quiet=0` shares a snapshot between reads from the start."""
     driver = SqliteDriver(connect(path), keeps_rows=True)
     snapshot = SharedSnapshot(driver.connection, path if watched else None, driver.forget_kept,
-                              **({} if quiet is None else {"quiet": quiet}))
+                              quiet=quiet)
     return driver, snapshot
 
 
-@pytest.mark.parametrize(("watched", "quiet"), [(True, None), (True, 0.0), (False, None)],
+@pytest.mark.parametrize(("watched", "quiet"),
+                         [(True, QUIET_SECONDS), (True, 0.0), (False, QUIET_SECONDS)],
                          ids=["watched", "sharing-snapshots", "asking-sqlite"])
 def test_a_kept_row_is_read_again_once_another_connection_commits(
-    tmp_path: Path, watched: bool, quiet: float | None
+    tmp_path: Path, watched: bool, quiet: float
 ) -> None:
     path = str(tmp_path / "kept.db")
     upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
