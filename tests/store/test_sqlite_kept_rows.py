@@ -14,7 +14,6 @@ import pytest
 
 from openprofiles.store.migrate import upgrade
 from openprofiles.store.sqlite import SqliteDriver, connect
-from openprofiles.store.sqlite_commits import CommitWatch
 from openprofiles.store.sqlite_snapshot import QUIET_SECONDS, SharedSnapshot
 from openprofiles.store.urls import DatabaseUrl
 
@@ -115,30 +114,3 @@ def test_the_watched_row_follows_commits_of_other_processes_and_log_restarts(tmp
 
     assert asyncio.run(scenario()) == [0, 0, 1, 2, 3, 3]
     assert snapshot._watch is not None  # the rows above were kept through the watch
-
-
-def test_the_watch_moves_with_each_commit_and_only_then(tmp_path: Path) -> None:
-    path = str(tmp_path / "watch.db")
-    upgrade(DatabaseUrl.parse(f"sqlite:///{path}"))
-    writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("PRAGMA journal_mode=WAL")
-    writer.execute("SELECT 1 FROM accounts").fetchall()  # the index exists once a reader came
-    watch = CommitWatch.open(path)
-    assert watch is not None
-    assert watch.changed()  # the first look
-    assert not watch.changed()
-    writer.execute("SELECT * FROM accounts").fetchall()
-    assert not watch.changed()  # reading commits nothing
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("UPDATE accounts SET credentials_version = 7")
-    assert not watch.changed()  # not committed yet
-    writer.execute("COMMIT")
-    assert watch.changed()
-    assert not watch.changed()
-    watch.close()
-
-
-def test_no_watch_without_a_log_index(tmp_path: Path) -> None:
-    path = tmp_path / "rollback-journal.db"
-    sqlite3.connect(path).execute("CREATE TABLE t (x)")
-    assert CommitWatch.open(str(path)) is None

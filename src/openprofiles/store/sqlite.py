@@ -438,9 +438,10 @@ class SqliteStore:
     async def close(self) -> None:
         while self._flushing is not None:  # the writes already accepted are answered first
             await asyncio.shield(self._flushing)
-        self._snapshot.close()
+        self._snapshot.end()
         self.connection.close()
         self.reader.close()
+        self._snapshot.close()
         if self._wake is not None:
             self._wake.close()
         if self._log is not None:

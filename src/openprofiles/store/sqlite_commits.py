@@ -24,14 +24,15 @@ _MAPPED_BYTES = 4096
 
 
 class CommitWatch:
+    """Closed only after every SQLite connection of the process to the file: see `close`."""
+
     def __init__(self, shm_path: str) -> None:
-        descriptor = os.open(shm_path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            if os.fstat(descriptor).st_size < _MAPPED_BYTES:
-                raise OSError(f"{shm_path} holds no index yet")
-            self._map = mmap.mmap(descriptor, _MAPPED_BYTES, access=mmap.ACCESS_READ)
-        finally:
-            os.close(descriptor)
+        # Sized before it is opened, since once opened it may not be closed early (`close`),
+        # not even when the map fails. While this process uses the index it only grows.
+        if os.stat(shm_path).st_size < _MAPPED_BYTES:
+            raise OSError(f"{shm_path} holds no index yet")
+        self._descriptor = os.open(shm_path, os.O_RDONLY | os.O_CLOEXEC)
+        self._map = mmap.mmap(self._descriptor, _MAPPED_BYTES, access=mmap.ACCESS_READ)
         self._seen = b""
 
     @classmethod
@@ -53,4 +54,10 @@ class CommitWatch:
         return True
 
     def close(self) -> None:
+        """Call once the process's SQLite connections to the file are closed. POSIX record
+        locks belong to a process and a file, not to a descriptor: closing any descriptor of
+        the index releases every lock the process holds on it, SQLite's included. Another
+        process could then write while one of these connections does, or find the index unused
+        and start it over (truncating the file under the processes that map it)."""
         self._map.close()
+        os.close(self._descriptor)

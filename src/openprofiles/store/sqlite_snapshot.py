@@ -74,9 +74,11 @@ class SharedSnapshot:
             self._connection.execute("COMMIT")
 
     def close(self) -> None:
-        self.end()
+        """After `end`, once the process's connections to the file are closed: see
+        `CommitWatch.close`."""
         if self._watch is not None:
             self._watch.close()
+            self._watch = None
 
     def _end_if_idle(self) -> None:
         self._timer = None
