@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -99,4 +100,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
 def create_app_from_env() -> ASGIApp:
     """The factory `serve` hands to the ASGI server, so that each worker builds its own app."""
+    # A worker killed by a signal (a fault in a C extension or on a memory-mapped file) would
+    # otherwise leave nothing in the log: its clients would only see their connections drop.
+    faulthandler.enable()
     return create_app(Settings.from_env())
