@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     """A failing test's report ends with what each running server printed: a worker that
     died or refused shows there, and nowhere else."""
     report = yield
-    if report.failed:
+    if report.failed and RUNNING:
+        # The server's supervisor looks at its workers twice a second: long enough for it
+        # to log one that died just before the failure.
+        time.sleep(1)
         for server in RUNNING:
             tail = "\n".join(server.log().splitlines()[-40:])
             report.sections.append((f"server on port {server.port}", tail or "(nothing)"))
