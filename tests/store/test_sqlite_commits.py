@@ -9,6 +9,7 @@ over under the processes that map it.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from openprofiles.domain.limits import Limits
+from openprofiles.domain.profile import parse_profile_input
+from openprofiles.service import profiles
+from openprofiles.store.sqlite import SqliteStore
 from openprofiles.store.sqlite_commits import CommitWatch
+from openprofiles.store.sqlite_snapshot import QUIET_SECONDS
+
+from .writes import ACCOUNT, query
 
 # The byte of the index a process holds a shared lock on while it uses the index, and the one
 # a writer locks (https://www.sqlite.org/walformat.html, "Locks": DMS and WAL_WRITE_LOCK).
@@ -66,6 +74,27 @@ def test_the_index_stays_in_use_while_watched(path: str, connection: sqlite3.Con
         assert _in_another_process(_PROBE, path + "-shm", str(_IN_USE_BYTE)) == "locked"
     finally:
         watch.close()
+
+
+def test_a_store_keeps_the_index_in_use_through_its_reads_and_writes(path: str) -> None:
+    """The same, through everything a worker's store opens beside SQLite (the watch, the wake
+    pipe, the log it syncs), once it has read, shared a snapshot and written."""
+    async def scenario() -> list[str]:
+        store = SqliteStore(path)
+        try:
+            seen = []
+            for plan in ("gold", "silver"):
+                await profiles.put_by_query(store, ACCOUNT, Limits(), query("a@example.com"),
+                                            parse_profile_input({"attributes": {"plan": plan}}))
+                await profiles.get_by_query(store, ACCOUNT, query("a@example.com"))
+                await asyncio.sleep(QUIET_SECONDS * 1.5)
+                await profiles.get_by_query(store, ACCOUNT, query("a@example.com"))
+                seen.append(_in_another_process(_PROBE, path + "-shm", str(_IN_USE_BYTE)))
+            return seen
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == ["locked", "locked"]
 
 
 def test_no_other_process_writes_while_a_watching_one_holds_the_write_lock(
