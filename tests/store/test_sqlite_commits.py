@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 
 from openprofiles.domain.limits import Limits
-from openprofiles.domain.profile import parse_profile_input
 from openprofiles.service import profiles
 from openprofiles.store.sqlite import SqliteStore
 from openprofiles.store.sqlite_commits import CommitWatch
 from openprofiles.store.sqlite_snapshot import QUIET_SECONDS
 
-from .writes import ACCOUNT, query
+from .writes import ACCOUNT, body, query
 
 # The byte of the index a process holds a shared lock on while it uses the index, and the one
 # a writer locks (https://www.sqlite.org/walformat.html, "Locks": DMS and WAL_WRITE_LOCK).
@@ -55,6 +54,11 @@ def _in_another_process(script: str, *args: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
+def _index_in_use(path: str) -> str:
+    """"locked" while some process uses the file's log index, as another process sees it."""
+    return _in_another_process(_PROBE, path + "-shm", str(_IN_USE_BYTE))
+
+
 @pytest.fixture
 def connection(path: str) -> Iterator[sqlite3.Connection]:
     connection = sqlite3.connect(path, isolation_level=None)
@@ -66,12 +70,12 @@ def connection(path: str) -> Iterator[sqlite3.Connection]:
 
 
 def test_the_index_stays_in_use_while_watched(path: str, connection: sqlite3.Connection) -> None:
-    assert _in_another_process(_PROBE, path + "-shm", str(_IN_USE_BYTE)) == "locked"
+    assert _index_in_use(path) == "locked"
     watch = CommitWatch.open(path)
     assert watch is not None
     try:
         assert watch.changed()
-        assert _in_another_process(_PROBE, path + "-shm", str(_IN_USE_BYTE)) == "locked"
+        assert _index_in_use(path) == "locked"
     finally:
         watch.close()
 
@@ -84,12 +88,11 @@ def test_a_store_keeps_the_index_in_use_through_its_reads_and_writes(path: str) 
         try:
             seen = []
             for plan in ("gold", "silver"):
-                await profiles.put_by_query(store, ACCOUNT, Limits(), query("a@example.com"),
-                                            parse_profile_input({"attributes": {"plan": plan}}))
+                await profiles.put_by_query(store, ACCOUNT, Limits(), query("a@example.com"), body(plan))
                 await profiles.get_by_query(store, ACCOUNT, query("a@example.com"))
                 await asyncio.sleep(QUIET_SECONDS * 1.5)
                 await profiles.get_by_query(store, ACCOUNT, query("a@example.com"))
-                seen.append(_in_another_process(_PROBE, path + "-shm", str(_IN_USE_BYTE)))
+                seen.append(_index_in_use(path))
             return seen
         finally:
             await store.close()

@@ -21,9 +21,7 @@ async def _attributes(store: SqliteStore, email: str) -> dict[str, object]:
 
 
 async def _put(store: SqliteStore, email: str, plan: str) -> None:
-    data = body()
-    data.attributes = {"plan": plan}
-    await profiles.put_by_query(store, ACCOUNT, Limits(), query(email), data)
+    await profiles.put_by_query(store, ACCOUNT, Limits(), query(email), body(plan))
 
 
 def test_reads_share_a_snapshot_once_the_file_is_quiet(path: str) -> None:

@@ -13,5 +13,5 @@ def query(email: str) -> IdentifierQuery:
     return IdentifierQuery.parse(f"shop:customer:email:{email}")
 
 
-def body() -> ProfileInput:
-    return parse_profile_input({"attributes": {"plan": "gold"}})
+def body(plan: str = "gold") -> ProfileInput:
+    return parse_profile_input({"attributes": {"plan": plan}})
