@@ -11,7 +11,7 @@ from ..domain.errors import InvalidProfile, ProfileNotFound, UserNotFound
 from ..domain.identifiers import Identifier, IdentifierQuery
 from ..domain.limits import Limits
 from ..domain.profile import Profile, ProfileInput
-from ..store.base import Store, StoredProfile, Transaction
+from ..store.base import Store, StoredProfile, Together, Transaction
 from . import linking
 from .clock import new_profile_id, now_ms
 
@@ -134,7 +134,35 @@ async def put_by_query(
     async def unit(tx: Transaction) -> Written:
         return await put_in(tx, limits, query, data, user_id=user_id)
 
-    return await store.write(account_id, unit)
+    if user_id is not None:
+        return await store.write(account_id, unit)
+    item = PutItem(query, _create_input(query, data), limits)
+    return await store.write(account_id, unit, together=Together(_put_together, item))
+
+
+@dataclass(frozen=True, slots=True)
+class PutItem:
+    """A checked `PUT ?identifier=` as `bulk.together` takes it: its query, and the body of
+    the profile it creates if the query finds none."""
+
+    query: IdentifierQuery
+    create: ProfileInput
+    limits: Limits
+
+
+async def _put_together(tx: Transaction, items: list[PutItem]) -> list[Written | None]:
+    from .bulk.together import put_together  # the import's modules import this one
+
+    return await put_together(tx, items)
+
+
+def _create_input(query: IdentifierQuery, data: ProfileInput) -> ProfileInput:
+    """The body of the profile a PUT by query creates when the query finds none."""
+    return ProfileInput(
+        source=query.source, type=query.profile_type, name=data.name,
+        identifiers=rules.with_query_identifier(data.identifiers, query),
+        attributes=data.attributes,
+    )
 
 
 async def put_in(
@@ -149,13 +177,8 @@ async def put_in(
         query.source, query.profile_type, query.identifier, for_update=True
     )
     if existing is None:
-        create = ProfileInput(
-            source=query.source, type=query.profile_type, name=data.name,
-            identifiers=rules.with_query_identifier(data.identifiers, query),
-            attributes=data.attributes,
-        )
         created = await _create(
-            tx, limits, query.source, query.profile_type, create, user_id,
+            tx, limits, query.source, query.profile_type, _create_input(query, data), user_id,
             profile_id or new_profile_id(), known_free=query.identifier,
         )
         return Written(created, True)

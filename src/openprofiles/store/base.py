@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..domain.events import Event, EventQuery
 from ..domain.identifiers import Identifier
@@ -18,6 +18,23 @@ from ..domain.profile import Profile
 from ..domain.users import Identity, IdentityKey, User
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True, slots=True)
+class Together(Generic[Item, T]):
+    """How a write may run in one go with others of its kind that arrive with it: `run` takes
+    the items of such writes (same `run`, same account) and returns, for each, its result, or
+    None for a write it leaves to its own unit, which then runs after the group.
+
+    The writes of one group are concurrent: none has been answered when another arrives, so
+    any order among them is a valid one. What `run` settles must be what its writes would
+    have done run one after another in some order before the group's other writes; it
+    writes nothing for the writes it leaves. An engine that writes each request in its own
+    transaction ignores this and runs the unit."""
+
+    run: Callable[[Any, list[Item]], Awaitable[list[T | None]]]
+    item: Item
 
 
 @dataclass(slots=True)
@@ -167,5 +184,8 @@ class Store(Protocol):
         """A read that may lag the latest commits by a replica's delay: for the GET paths only,
         never for credentials nor for a read that decides a write."""
         ...
-    async def write(self, account_id: int, unit: Callable[[Transaction], Awaitable[T]]) -> T: ...
+    async def write(
+        self, account_id: int, unit: Callable[[Transaction], Awaitable[T]], *,
+        together: Together[Any, T] | None = None,
+    ) -> T: ...
     async def close(self) -> None: ...

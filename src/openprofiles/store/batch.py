@@ -266,6 +266,15 @@ class BatchTransaction:
         )
         return {(row[0], row[1]) for row in rows}
 
+    async def stored_kinds(self, kinds: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (source, type) pairs the account has used."""
+        found = await self._stored(
+            "SELECT k.column1, k.column2 FROM (VALUES {values}) AS k JOIN profile_kinds p"
+            " ON p.account_id = $1 AND p.source = k.column1 AND p.type = k.column2",
+            2, sorted(kinds),
+        )
+        return {(row[0], row[1]) for row in found}
+
     async def reserve_ids(self, table: str, count: int, *, above: int = 0) -> list[int]:
         """`count` fresh ids of `users` or `user_identities`, all greater than `above`."""
         if count == 0:

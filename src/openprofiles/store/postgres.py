@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from .base import Together
 from .errors import RetryableConflict, StoreUnavailable
 from .sql import SqlTransaction
 
@@ -171,7 +172,11 @@ class PostgresStore:
         """A read that may lag the latest commits: served by the read replica when one is set."""
         return await self._read_on(self.replica or self.pool, account_id, unit, single_statement)
 
-    async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+    async def write(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        together: Together[Any, T] | None = None,
+    ) -> T:
+        """Each write in a transaction of its own; `together` is not needed (see `Together`)."""
         backoff = _Backoff(RETRY_BUDGET_SECONDS)
         while True:
             committing = False

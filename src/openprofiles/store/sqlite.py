@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from .base import Together
 from .errors import RetryableConflict, StoreUnavailable
 from .sql import SqlTransaction
 from .sqlite_snapshot import SharedSnapshot
@@ -153,14 +154,16 @@ def _run_to_end(step: Awaitable[T]) -> T:
 
 
 class _Pending:
-    """A write waiting for the next batch: its unit, and where its caller hears the outcome."""
+    """A write waiting for the next batch: its unit, how it may run with others of its kind,
+    and where its caller hears the outcome."""
 
-    __slots__ = ("account_id", "unit", "outcome")
+    __slots__ = ("account_id", "unit", "together", "outcome")
 
     def __init__(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[Any]],
-                 outcome: asyncio.Future[Any]) -> None:
+                 together: Together[Any, Any] | None, outcome: asyncio.Future[Any]) -> None:
         self.account_id = account_id
         self.unit = unit
+        self.together = together
         self.outcome = outcome
 
 
@@ -222,18 +225,22 @@ class SqliteStore:
     ) -> T:
         return await self.read(account_id, unit, single_statement=single_statement)
 
-    async def write(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]) -> T:
+    async def write(
+        self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]], *,
+        together: Together[Any, T] | None = None,
+    ) -> T:
         """Group commit: the writes that arrive in one turn of the event loop run together at
         its end, in one transaction, and share one commit (one disk sync). A write's caller
         hears of its outcome only after that commit, so a 2xx still means the write is on
-        disk; a refused write is undone alone (`_run_batch`).
+        disk; a refused write is undone alone (`_run_batch`). Writes of a batch that may run
+        in one go (`together`) do so first.
 
         The file's write lock is taken only once every write of the batch is ready, and held
         only while their statements run and commit: requests being parsed or answered never
         keep the other processes waiting."""
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Pending(account_id, unit, outcome))
+        self._pending.append(_Pending(account_id, unit, together, outcome))
         if self._flushing is None:
             self._flushing = loop.create_future()
             self._waiting_since = loop.time()
@@ -368,17 +375,64 @@ class SqliteStore:
         savepoint of its own (`_run`), so that the failed write's rows are undone alone."""
         connection = self.connection
         connection.execute("SAVEPOINT batch")
-        outcomes: list[tuple[bool, Any]] = []
-        for write in batch:
-            outcome = self._run_bare(write.account_id, write.unit)
-            if outcome is None:
-                connection.execute("ROLLBACK TO batch")
-                self.driver.forget_ids()
-                outcomes = [self._run(write.account_id, write.unit) for write in batch]
-                break
-            outcomes.append(outcome)
+        outcomes = self._run_writes(batch, bare=True)
+        if outcomes is None:
+            connection.execute("ROLLBACK TO batch")
+            self.driver.forget_ids()
+            outcomes = self._run_writes(batch, bare=False)
         connection.execute("RELEASE batch")
-        return outcomes
+        return outcomes  # type: ignore[return-value]
+
+    def _run_writes(self, batch: list[_Pending], *, bare: bool) -> list[tuple[bool, Any]] | None:
+        """The writes that may run together first, group by group, then every other one by its
+        unit, in order. Bare: None as soon as one fails after changing rows."""
+        outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
+        groups: dict[tuple[int, Any], list[int]] = {}
+        for place, write in enumerate(batch):
+            if write.together is not None:
+                groups.setdefault((write.account_id, write.together.run), []).append(place)
+        for (account_id, run), places in groups.items():
+            items = [batch[place].together.item for place in places]  # type: ignore[union-attr]
+            results = self._run_together(account_id, run, items, bare=bare)
+            if results is None:
+                if bare:
+                    return None
+                continue  # undone: each write runs by its unit
+            for place, result in zip(places, results):
+                if result is not None:
+                    outcomes[place] = (True, result)
+        run_alone = self._run_bare if bare else self._run
+        for place, write in enumerate(batch):
+            if outcomes[place] is None:
+                outcome = run_alone(write.account_id, write.unit)
+                if outcome is None:
+                    return None
+                outcomes[place] = outcome
+        return outcomes  # type: ignore[return-value]
+
+    def _run_together(self, account_id: int, run: Callable[[SqlTransaction, list[Any]], Awaitable[list[Any]]],
+                      items: list[Any], *, bare: bool) -> list[Any] | None:
+        """A group's results, or None if it failed: bare, only when it failed after changing
+        rows (otherwise it settled nothing); in a savepoint, whenever it failed, undone."""
+        connection = self.connection
+        changes = connection.total_changes
+        if not bare:
+            connection.execute("SAVEPOINT together")
+        try:
+            results = _run_to_end(run(SqlTransaction(self.driver, account_id), items))
+        except Exception:
+            if bare:
+                if connection.total_changes != changes or not connection.in_transaction:
+                    return None
+                return [None] * len(items)
+            self.driver.forget_ids()
+            if connection.in_transaction:
+                connection.execute("ROLLBACK TO together")
+                connection.execute("RELEASE together")
+            return None
+        if not bare:
+            connection.execute("RELEASE together")
+        return results
 
     def _run_bare(self, account_id: int, unit: Callable[[SqlTransaction], Awaitable[T]]
                   ) -> tuple[bool, Any] | None:

@@ -10,6 +10,7 @@ The parts, in the order a line meets them:
 - `drafts`: a batch checked, grouped and drafted, and the stored holders of its keys looked up;
 - `parsing_process`: the process that does that a batch or two ahead of the writes;
 - `writing`: a checked batch written in one unit of work;
+- `together`: the `PUT ?identifier=` requests that reach a server together, written the same way;
 - `importing`: batches read, parsed, written and reported, from end to end;
 - `export`: every profile written out in the format the import reads.
 """

@@ -169,13 +169,27 @@ def parse_batch(
     raw_lines: list[tuple[int, bytes]], lookahead: Lookahead | None = None
 ) -> Parsed:
     """Every check of `parse_line` for a batch, and the drafts: all that needs no database;
-    and, given the committed state of the database, which of its identifiers it holds.
+    and, given the committed state of the database, which of its identifiers it holds."""
+    parsed = Parsed([], [])
+    lines: list[tuple[int, Line]] = []
+    for index, (number, raw) in enumerate(raw_lines):
+        try:
+            lines.append((index, parse_line(number, raw)))
+        except ProfilesError as error:
+            parsed.refusals.append(refusal_of(number, error))
+    parsed.drafts = draft_lines(lines, now_ms())
+    if lookahead is not None:
+        parsed.holders, parsed.again = lookahead.look_up(parsed.drafts)
+    return parsed
+
+
+def draft_lines(lines: list[tuple[int, Line]], now: int) -> list[Draft]:
+    """The drafts of checked lines, each with its place in its batch.
 
     Lines that share a key are put in one group: whatever a line does to a stored user, it
     does through keys, so a group can only change the stored users its own keys lead to."""
-    parsed = Parsed([], [])
-    now = now_ms()
-    group = list(range(len(raw_lines)))  # by line: a line of the same group, or itself
+    drafts: list[Draft] = []
+    group = {index: index for index, _ in lines}  # by line: a line of the same group, or itself
 
     def root(index: int) -> int:
         while group[index] != index:
@@ -184,12 +198,7 @@ def parse_batch(
         return index
 
     holders: tuple[dict[Any, int], ...] = ({}, {}, {}, {}, {})
-    for index, (number, raw) in enumerate(raw_lines):
-        try:
-            line = parse_line(number, raw)
-        except ProfilesError as error:
-            parsed.refusals.append(refusal_of(number, error))
-            continue
+    for index, line in lines:
         shared = False
         for keys, seen in zip((
             line.identifier_keys, line.identity_keys, line.external_keys,
@@ -203,9 +212,7 @@ def parse_batch(
                 elif (joined := root(other)) != index:
                     group[joined] = index
                     shared = True
-        parsed.drafts.append(_drafted(index, line, now, shared or len(line.external_ids) > 1))
-    for draft in parsed.drafts:
+        drafts.append(_drafted(index, line, now, shared or len(line.external_ids) > 1))
+    for draft in drafts:
         draft.group = root(draft.index)
-    if lookahead is not None:
-        parsed.holders, parsed.again = lookahead.look_up(parsed.drafts)
-    return parsed
+    return drafts

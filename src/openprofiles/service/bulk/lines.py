@@ -82,10 +82,18 @@ def parse_line(number: int, raw: bytes) -> Line:
     profile_id = body.get("id")
     if profile_id is not None and (not isinstance(profile_id, str) or not is_profile_id(profile_id)):
         raise InvalidProfile("'id' must be a profile id: a ULID of 26 characters.")
+    return line_of(number, query, data, profile_id=profile_id, user_id=_user_id(body.get("user_id")))
+
+
+def line_of(
+    number: int, query: IdentifierQuery, data: ProfileInput, *,
+    profile_id: str | None = None, user_id: int | None = None,
+) -> Line:
+    """A checked PUT whose body holds the query's identifier, with its keys."""
     source, profile_type = query.source, query.profile_type
     external_ids = external_ids_of(data.identifiers)
     return Line(
-        number, query, data, profile_id, _user_id(body.get("user_id")),
+        number, query, data, profile_id, user_id,
         [(source, profile_type, i.type, i.value) for i in data.identifiers],
         [(k.type, k.value) for k in identity_keys_of(data.identifiers)],
         external_ids, [external_id_key(e) for e in external_ids],

@@ -38,7 +38,7 @@ class BatchResult:
 
 
 @dataclass(slots=True)
-class _Stored:
+class Stored:
     """What stored records hold of a batch's keys, by the place of each line in the batch."""
 
     touching: set[int]  # lines one of whose identifiers, or whose named user or id, is stored
@@ -47,9 +47,9 @@ class _Stored:
     reached: dict[int, set[int]]  # the stored users a line's keys lead to, by group
 
 
-async def _stored(batch: BatchTransaction, parsed: Parsed) -> _Stored:
+async def stored_holders(batch: BatchTransaction, parsed: Parsed) -> Stored:
     drafts = parsed.drafts
-    stored = _Stored(set(), {}, {}, {})
+    stored = Stored(set(), {}, {}, {})
     group = {d.index: d.group for d in drafts}
 
     def reaches(index: int, user_id: int) -> None:
@@ -92,22 +92,25 @@ async def _stored(batch: BatchTransaction, parsed: Parsed) -> _Stored:
     return stored
 
 
-async def _insert(
+async def insert_drafts(
     batch: BatchTransaction, limits: Limits, new: list[Draft], linked: list[tuple[Draft, int]],
-    held: dict[int, set[tuple[str, str]]], now: int, *, named_above: int,
-) -> list[Refusal]:
+    held: dict[int, set[tuple[str, str]]], now: int, *, named_above: int = 0,
+) -> tuple[list[Refusal], dict[int, int]]:
     """Writes the records of lines that create a profile for a new user (`new`) or for the one
     stored user their identities match (`linked`); returns the linked lines that user's profile
-    limit refuses. New users' ids are above every user id the batch names, so that none takes
-    an id that a later line of the batch means for its own user."""
+    limit refuses, and the user of each line written, by its place in the batch. New users'
+    ids are above every user id the batch names, so that none takes an id that a later line
+    of the batch means for its own user."""
     account = batch.account_id
     refusals: list[Refusal] = []
+    written: dict[int, int] = {}
     records = NewRecords()
     identities: list[tuple[int, str, str]] = []
     explicit = [d.user_id for d in new if d.user_id is not None]
     user_ids = iter(await batch.reserve_ids("users", len(new) - len(explicit), above=named_above))
 
     def profile(draft: Draft, user_id: int) -> None:
+        written[draft.index] = user_id
         records.profiles.append((
             account, draft.id, user_id, draft.source, draft.type, draft.name,
             draft.identifiers, draft.attributes, draft.created_at,
@@ -146,7 +149,7 @@ async def _insert(
     await batch.insert(records)
     if explicit:
         await batch.keep_sequence_above("users", max(explicit))
-    return refusals
+    return refusals, written
 
 
 async def _apply_one(
@@ -192,7 +195,7 @@ async def apply_batch(
     if new_kinds and not linking.kinds_fit(kinds, new_kinds, limits):
         new_kinds = set()
     settled = kinds | new_kinds
-    stored = await _stored(batch, parsed)
+    stored = await stored_holders(batch, parsed)
     new: list[Draft] = []
     linked: list[tuple[Draft, int]] = []
     linked_users: set[int] = set()
@@ -229,7 +232,7 @@ async def apply_batch(
     # before one that joins a stored user changes that user: writing them first gives the
     # outcome of applying every line in order.
     named = max((d.user_id for d in parsed.drafts if d.user_id is not None), default=0)
-    refused = await _insert(batch, limits, new, linked, stored.held, now, named_above=named)
+    refused, _ = await insert_drafts(batch, limits, new, linked, stored.held, now, named_above=named)
     if new_kinds:
         refused_lines = {refusal.line for refusal in refused}
         written = {(d.source, d.type) for d in new}
