@@ -13,7 +13,7 @@ from openprofiles.service import profiles
 from openprofiles.store.base import Transaction
 from openprofiles.store.sqlite import SqliteStore
 
-from .writes import ACCOUNT, body, query
+from .writes import ACCOUNT, body, in_one_group, query
 
 
 def _committed_emails(path: str) -> set[str]:
@@ -43,23 +43,11 @@ def _counted(runs: list[str], email: str, fail_after_writing: bool = False
     return lambda store: store.write(ACCOUNT, unit)
 
 
-def _in_one_group(path: str, *writes: Callable[[SqliteStore], Awaitable[object]]) -> list[object]:
-    """The outcomes of `writes` made in one turn of the loop, and so committed as one group."""
-    async def scenario() -> list[object]:
-        store = SqliteStore(path)
-        try:
-            return await asyncio.gather(*(write(store) for write in writes), return_exceptions=True)
-        finally:
-            await store.close()
-
-    return asyncio.run(scenario())
-
-
 def test_writes_of_one_turn_share_a_commit_and_fail_alone(path: str) -> None:
     writes = [_create(f"u{i}@example.com") for i in range(20)]
     # One write in the middle is refused inside its transaction: no such user.
     writes.insert(10, _create("bad@example.com", user_id=999_999))
-    results = _in_one_group(path, *writes)
+    results = in_one_group(path, *writes)
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == 1 and isinstance(refused[0], UserNotFound)
     assert all(isinstance(r, profiles.Written) and r.created for r in results if r not in refused)
@@ -116,7 +104,7 @@ def test_a_unit_that_waits_for_anything_else_is_refused_alone(path: str) -> None
         await profiles.put_in(tx, Limits(), query("waits@example.com"), body())
         await asyncio.sleep(0)
 
-    before, waited, after = _in_one_group(
+    before, waited, after = in_one_group(
         path,
         _create("before@example.com"),
         lambda store: store.write(ACCOUNT, waits),
@@ -161,7 +149,7 @@ def test_a_batch_waits_for_another_process_holding_the_lock(path: str) -> None:
 
 def test_a_write_refused_before_writing_leaves_the_others_to_run_once(path: str) -> None:
     runs: list[str] = []
-    first, refused, last = _in_one_group(
+    first, refused, last = in_one_group(
         path,
         _counted(runs, "first@example.com"),
         _create("nobody@example.com", user_id=999_999),
@@ -175,7 +163,7 @@ def test_a_write_refused_before_writing_leaves_the_others_to_run_once(path: str)
 
 def test_a_write_failing_after_writing_is_undone_alone_and_the_batch_runs_again(path: str) -> None:
     runs: list[str] = []
-    first, failing, last = _in_one_group(
+    first, failing, last = in_one_group(
         path,
         _counted(runs, "first@example.com"),
         _counted(runs, "failing@example.com", fail_after_writing=True),

@@ -4,15 +4,13 @@ their units."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from typing import Any
 
 from openprofiles.store.base import Together
 from openprofiles.store.sql import SqlTransaction
-from openprofiles.store.sqlite import SqliteStore
 
-from .writes import ACCOUNT
+from .writes import ACCOUNT, in_one_group
 
 _INSERT = "INSERT INTO event_kinds (account_id, source, type) VALUES ($1, $2, 'seen')"
 
@@ -53,20 +51,9 @@ def _write(group: _Group, item: str, seen_by_unit: list[tuple[str, list[str]]]) 
     return lambda store: store.write(ACCOUNT, unit, together=Together(group.run, item))
 
 
-def _in_one_group(path: str, *writes: Any) -> list[object]:
-    async def scenario() -> list[object]:
-        store = SqliteStore(path)
-        try:
-            return await asyncio.gather(*(write(store) for write in writes), return_exceptions=True)
-        finally:
-            await store.close()
-
-    return asyncio.run(scenario())
-
-
 def test_the_group_runs_first_and_the_writes_it_leaves_run_alone_after(path: str) -> None:
     group, seen = _Group(leave=frozenset("b")), []
-    outcomes = _in_one_group(path, *(_write(group, item, seen) for item in "abc"))
+    outcomes = in_one_group(path, *(_write(group, item, seen) for item in "abc"))
     assert group.calls == [["a", "b", "c"]]
     assert outcomes == ["together:a", "alone:b", "together:c"]
     assert seen == [("b", ["a", "c"])]  # the unit saw the group's rows
@@ -75,7 +62,7 @@ def test_the_group_runs_first_and_the_writes_it_leaves_run_alone_after(path: str
 
 def test_a_group_that_fails_after_writing_leaves_nothing_and_each_write_runs_alone(path: str) -> None:
     group, seen = _Group(fail="after writing"), []
-    outcomes = _in_one_group(path, *(_write(group, item, seen) for item in "abc"))
+    outcomes = in_one_group(path, *(_write(group, item, seen) for item in "abc"))
     # Bare, then again in a savepoint: both attempts failed and were undone.
     assert group.calls == [["a", "b", "c"], ["a", "b", "c"]]
     assert outcomes == ["alone:a", "alone:b", "alone:c"]
@@ -85,7 +72,7 @@ def test_a_group_that_fails_after_writing_leaves_nothing_and_each_write_runs_alo
 
 def test_a_group_that_fails_before_writing_hands_its_writes_to_their_units(path: str) -> None:
     group, seen = _Group(fail="before writing"), []
-    outcomes = _in_one_group(path, *(_write(group, item, seen) for item in "ab"))
+    outcomes = in_one_group(path, *(_write(group, item, seen) for item in "ab"))
     assert group.calls == [["a", "b"]]
     assert outcomes == ["alone:a", "alone:b"]
     assert _kinds(path) == ["a", "b"]
@@ -93,7 +80,7 @@ def test_a_group_that_fails_before_writing_hands_its_writes_to_their_units(path:
 
 def test_each_kind_of_group_runs_once_with_its_own_items(path: str) -> None:
     first, second, seen = _Group(), _Group(), []
-    outcomes = _in_one_group(
+    outcomes = in_one_group(
         path, _write(first, "a", seen), _write(second, "b", seen), _write(first, "c", seen),
     )
     assert first.calls == [["a", "c"]] and second.calls == [["b"]]

@@ -15,7 +15,16 @@ from ...store.base import Transaction
 from ...store.batch import BatchTransaction
 from ..clock import now_ms
 from ..profiles import PutItem, Written
-from .drafts import Draft, Parsed, draft_lines
+from .drafts import (
+    Draft,
+    Holders,
+    Lookups,
+    Parsed,
+    draft_lines,
+    external_id_rows,
+    identifier_rows,
+    identity_rows,
+)
 from .lines import line_of
 from .writing import insert_drafts, stored_holders
 
@@ -24,9 +33,22 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
     """Creates the profiles of the PUTs the stored records decide at a glance; None for each
     of the others."""
     batch = BatchTransaction(tx)  # type: ignore[arg-type]
+    results: list[Written | None] = [None] * len(items)
     limits = items[0].limits
+    # The queries first, all in one statement: a PUT whose query finds a profile replaces it,
+    # and is left to its unit before anything is drafted for it.
+    queries = [
+        (item.query.source, item.query.profile_type, item.query.identifier.type,
+         item.query.identifier.value, index)
+        for index, item in enumerate(items) if item.limits == limits
+    ]
+    found = await batch.identifiers_held(queries)
+    creates = [row for row in queries if row[4] not in found]
+    if not creates:
+        return results
     drafts = draft_lines(
-        [(index, line_of(index + 1, item.query, item.create)) for index, item in enumerate(items)],
+        [(index, line_of(index + 1, items[index].query, items[index].create))
+         for *_, index in creates],
         now_ms(),
     )
     kinds = await batch.stored_kinds({(d.source, d.type) for d in drafts})
@@ -36,16 +58,21 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
     candidates = [
         d for d in drafts
         if not d.needs_service and d.refusal is None and (d.source, d.type) in kinds
-        and items[d.index].limits == limits
     ]
     if not candidates:
-        return [None] * len(items)
-    stored = await stored_holders(batch, Parsed(candidates, []))
+        return results
+    # Each query's identifier is known to be free: only the other keys are looked up.
+    free = set(creates)
+    again = Lookups(
+        [row for row in identifier_rows(candidates) if row not in free],
+        identity_rows(candidates), external_id_rows(candidates),
+    )
+    stored = await stored_holders(batch, Parsed(candidates, [], Holders([], [], []), again))
     new: list[Draft] = []
     linked: list[tuple[Draft, int]] = []
     linked_users: set[int] = set()
     for draft in candidates:
-        if draft.index in stored.touching:  # its query finds a profile, or another key does
+        if draft.index in stored.touching:  # another of its identifiers is held
             continue
         owners = stored.owners.get(draft.index)
         if not owners:
@@ -56,13 +83,14 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
         if len(owners) == 1 and owner not in linked_users:
             linked.append((draft, owner))
             linked_users.add(owner)
-    _, users = await insert_drafts(batch, limits, new, linked, stored.held, drafts[0].created_at)
-    results: list[Written | None] = [None] * len(items)
-    for index, user_id in users.items():
-        draft = drafts[index]
-        profile = rules.new_profile(
-            items[index].create, profile_id=draft.id, user_id=user_id, source=draft.source,
-            profile_type=draft.type, now=draft.created_at,
-        )
-        results[index] = Written(profile, True)
+    now = drafts[0].created_at
+    _, users = await insert_drafts(batch, limits, new, linked, stored.held, now)
+    for draft in candidates:
+        user_id = users.get(draft.index)
+        if user_id is not None:
+            profile = rules.new_profile(
+                items[draft.index].create, profile_id=draft.id, user_id=user_id,
+                source=draft.source, profile_type=draft.type, now=now,
+            )
+            results[draft.index] = Written(profile, True)
     return results
