@@ -86,3 +86,21 @@ def test_each_kind_of_group_runs_once_with_its_own_items(path: str) -> None:
     assert first.calls == [["a", "c"]] and second.calls == [["b"]]
     assert outcomes == ["together:a", "together:b", "together:c"]
     assert seen == []
+
+
+def test_each_account_runs_its_own_group(path: str) -> None:
+    accounts: list[tuple[int, list[str]]] = []
+
+    async def run(tx: SqlTransaction, items: list[str]) -> list[str | None]:
+        accounts.append((tx.account_id, list(items)))
+        return [f"{tx.account_id}:{item}" for item in items]
+
+    def write(account_id: int, item: str) -> Any:
+        async def unit(tx: SqlTransaction) -> str:
+            raise AssertionError("settled by the group")
+
+        return lambda store: store.write(account_id, unit, together=Together(run, item))
+
+    outcomes = in_one_group(path, write(1, "a"), write(2, "b"), write(1, "c"))
+    assert sorted(accounts) == [(1, ["a", "c"]), (2, ["b"])]
+    assert outcomes == ["1:a", "2:b", "1:c"]
