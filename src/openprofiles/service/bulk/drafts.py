@@ -14,6 +14,7 @@ import msgspec
 
 from ...domain import profile as rules
 from ...domain.errors import ProfilesError
+from ...domain.profile import Profile
 from ...domain.users import external_id_key
 from ...store.batch import CommittedKeys
 from ...store.sql import encode_identifiers
@@ -140,13 +141,14 @@ def external_id_rows(drafts: list[Draft]) -> list[tuple[Any, ...]]:
     return [(external_id_key(d.external_id), d.index) for d in drafts if d.external_id is not None]
 
 
-def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
+def _drafted(index: int, line: Line, now: int, needs_service: bool) -> tuple[Draft, Profile | None]:
     """The line, and the profile it creates if its query finds none, checked as the service
-    checks it."""
+    checks it (None when the checks refuse it)."""
     query = line.query
     refusal: Refusal | None = None
     identifiers = attributes = name = ""
     profile_id = line.profile_id or new_profile_id()
+    profile: Profile | None = None
     try:
         profile = rules.new_profile(
             line.data, profile_id=profile_id, user_id=0,
@@ -156,13 +158,14 @@ def _drafted(index: int, line: Line, now: int, needs_service: bool) -> Draft:
         rules.check_attributes_size(len(encoded))
         identifiers, attributes, name = encode_identifiers(profile.identifiers), encoded.decode(), profile.name
     except ProfilesError as error:
-        refusal = refusal_of(line.number, error)
-    return Draft(
+        refusal, profile = refusal_of(line.number, error), None
+    draft = Draft(
         index, line.number, needs_service, query.source, query.profile_type, profile_id,
         line.profile_id is not None, line.user_id, name, identifiers, attributes, now,
         line.external_ids[0] if line.external_ids else None,
         line.identifier_keys, line.identity_keys, refusal,
     )
+    return draft, profile
 
 
 def parse_batch(
@@ -177,18 +180,19 @@ def parse_batch(
             lines.append((index, parse_line(number, raw)))
         except ProfilesError as error:
             parsed.refusals.append(refusal_of(number, error))
-    parsed.drafts = draft_lines(lines, now_ms())
+    parsed.drafts = [draft for draft, _ in draft_lines(lines, now_ms())]
     if lookahead is not None:
         parsed.holders, parsed.again = lookahead.look_up(parsed.drafts)
     return parsed
 
 
-def draft_lines(lines: list[tuple[int, Line]], now: int) -> list[Draft]:
-    """The drafts of checked lines, each with its place in its batch.
+def draft_lines(lines: list[tuple[int, Line]], now: int) -> list[tuple[Draft, Profile | None]]:
+    """The drafts of checked lines, each with its place in its batch, and the profile each
+    creates if its query finds none.
 
     Lines that share a key are put in one group: whatever a line does to a stored user, it
     does through keys, so a group can only change the stored users its own keys lead to."""
-    drafts: list[Draft] = []
+    drafts: list[tuple[Draft, Profile | None]] = []
     group = {index: index for index, _ in lines}  # by line: a line of the same group, or itself
 
     def root(index: int) -> int:
@@ -213,6 +217,6 @@ def draft_lines(lines: list[tuple[int, Line]], now: int) -> list[Draft]:
                     group[joined] = index
                     shared = True
         drafts.append(_drafted(index, line, now, shared or len(line.external_ids) > 1))
-    for draft in drafts:
+    for draft, _ in drafts:
         draft.group = root(draft.index)
     return drafts

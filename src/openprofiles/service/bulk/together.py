@@ -10,7 +10,6 @@ that may refuse it) is left to its own unit, which the store runs after the grou
 
 from __future__ import annotations
 
-from ...domain import profile as rules
 from ...store.base import Transaction
 from ...store.batch import BatchTransaction
 from ..clock import now_ms
@@ -46,11 +45,13 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
     creates = [row for row in queries if row[4] not in found]
     if not creates:
         return results
-    drafts = draft_lines(
+    drafted = draft_lines(
         [(index, line_of(index + 1, items[index].query, items[index].create))
          for *_, index in creates],
         now_ms(),
     )
+    drafts = [draft for draft, _ in drafted]
+    profiles = {draft.index: profile for draft, profile in drafted}
     kinds = await batch.stored_kinds({(d.source, d.type) for d in drafts})
     # A PUT that shares a key with an earlier one of the group (`needs_service`) depends on
     # it: it runs alone, after. One that brings a new profile kind meets the account's limits
@@ -83,14 +84,10 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
         if len(owners) == 1 and owner not in linked_users:
             linked.append((draft, owner))
             linked_users.add(owner)
-    now = drafts[0].created_at
-    _, users = await insert_drafts(batch, limits, new, linked, stored.held, now)
-    for draft in candidates:
-        user_id = users.get(draft.index)
-        if user_id is not None:
-            profile = rules.new_profile(
-                items[draft.index].create, profile_id=draft.id, user_id=user_id,
-                source=draft.source, profile_type=draft.type, now=now,
-            )
-            results[draft.index] = Written(profile, True)
+    _, users = await insert_drafts(batch, limits, new, linked, stored.held, drafts[0].created_at)
+    for index, user_id in users.items():
+        profile = profiles[index]
+        assert profile is not None, "a draft the rules refused is no candidate"
+        profile.user_id = user_id
+        results[index] = Written(profile, True)
     return results
