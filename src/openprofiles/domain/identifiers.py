@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from .errors import InvalidIdentifierQuery, InvalidProfile
 from .limits import MAX_IDENTIFIER_VALUE_LENGTH
@@ -20,8 +20,10 @@ STANDARD_TYPES = IDENTITY_TYPES | {"external_id"}
 NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
 
 
-@dataclass(frozen=True, slots=True)
-class Identifier:
+# Identifiers, identity keys and queries are values, made several times for each request and
+# each imported line: immutable, compared and hashed by their fields. A frozen `msgspec.Struct`
+# is all of that, and builds five times faster than a frozen dataclass.
+class Identifier(msgspec.Struct, frozen=True, gc=False):
     type: str
     value: str
 
@@ -86,8 +88,7 @@ def dedupe(identifiers: list[Identifier]) -> list[Identifier]:
     return kept
 
 
-@dataclass(frozen=True, slots=True)
-class IdentifierQuery:
+class IdentifierQuery(msgspec.Struct, frozen=True, gc=False):
     source: str
     profile_type: str
     identifier: Identifier

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from .errors import InvalidUser
 from .identifiers import (
     IDENTITY_TYPES,
@@ -27,8 +29,7 @@ USER_IDENTITY_TYPES = frozenset(
 MAX_NAME_LENGTH = 255
 
 
-@dataclass(frozen=True, slots=True)
-class IdentityKey:
+class IdentityKey(msgspec.Struct, frozen=True, gc=False):
     """What makes an identity unique within an account, and what a profile identifier matches."""
 
     type: str

@@ -101,29 +101,33 @@ class Lookahead:
             self.seen.add(held)
 
     def look_up(self, drafts: list[Draft]) -> tuple[Holders, Lookups]:
-        identifiers, identities = identifier_rows(drafts), identity_rows(drafts)
-        external_ids = external_id_rows(drafts)
-        keys = ({row[:4] for row in identifiers}, {row[:2] for row in identities},
-                {row[0] for row in external_ids})
-        last, self.last = self.last, keys
-        seen = self.seen
+        # One pass over the batch's keys: each key is hashed once, for the filter and for the
+        # batch's own set, and only the keys to look up are made into rows.
+        seen, last = self.seen, self.last
+        met = seen.met if seen is not None else None
+        batch: tuple[set[Any], set[Any], set[Any]] = (set(), set(), set())
+        rows: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        again: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        for d in drafts:
+            external_keys = () if d.external_id is None else (external_id_key(d.external_id),)
+            for kind, keys in enumerate((d.identifier_keys, d.identity_keys, external_keys)):
+                for key in keys:
+                    batch[kind].add(key)
+                    if met is None or met(key):
+                        row = (*key, d.index) if kind < 2 else (key, d.index)
+                        rows[kind].append(row)
+                        if key in last[kind]:
+                            again[kind].append(row)
+        self.last = batch
         if seen is not None:
-            identifiers = [row for row in identifiers if row[:4] in seen]
-            identities = [row for row in identities if row[:2] in seen]
-            external_ids = [row for row in external_ids if row[0] in seen]
-            for batch_keys in keys:
-                seen.add(batch_keys)
+            for keys in batch:
+                seen.add(keys)
         holders = Holders(
-            self.committed.identifier_holders(identifiers),  # type: ignore[arg-type]
-            self.committed.identity_holders(identities),  # type: ignore[arg-type]
-            self.committed.external_id_holders(external_ids),  # type: ignore[arg-type]
+            self.committed.identifier_holders(rows[0]),
+            self.committed.identity_holders(rows[1]),
+            self.committed.external_id_holders(rows[2]),
         )
-        again = Lookups(
-            [row for row in identifiers if row[:4] in last[0]],
-            [row for row in identities if row[:2] in last[1]],
-            [row for row in external_ids if row[0] in last[2]],
-        )
-        return holders, again
+        return holders, Lookups(*again)
 
 
 # Lookup rows: each key of a batch with the place of its line.

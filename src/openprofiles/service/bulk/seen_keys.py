@@ -21,20 +21,26 @@ class SeenKeys:
         self._bits = bytearray(1 << (_BITS - 3))
         self.count = 0
 
+    # A key's two bits come from one hash: its low bits and the bits above them. Both methods
+    # work them out inline, as they run for every key of an import.
+
     def add(self, keys: Iterable[Hashable]) -> None:
         bits = self._bits
+        count = 0
         for key in keys:
-            for position in _positions(key):
-                bits[position >> 3] |= 1 << (position & 7)
-            self.count += 1
+            code = hash(key)
+            first, second = code & _MASK, (code >> _BITS) & _MASK
+            bits[first >> 3] |= 1 << (first & 7)
+            bits[second >> 3] |= 1 << (second & 7)
+            count += 1
+        self.count += count
 
     def __contains__(self, key: Hashable) -> bool:
+        return self.met(key)
+
+    def met(self, key: Hashable) -> bool:
+        code = hash(key)
+        first, second = code & _MASK, (code >> _BITS) & _MASK
         bits = self._bits
-        first, second = _positions(key)
         return bool(bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7)))
 
-
-def _positions(key: Hashable) -> tuple[int, int]:
-    """The key's two bits, from one hash: its low bits and the bits above them."""
-    code = hash(key)
-    return code & _MASK, (code >> _BITS) & _MASK
