@@ -629,6 +629,34 @@ def test_the_lookahead_looks_every_key_up_in_a_file_holding_many(
     assert drafts.Lookahead(CommittedKeys(path, 1)).seen is not None
 
 
+def test_the_lookahead_looks_again_at_the_keys_of_every_unwritten_batch(tmp_path: Path) -> None:
+    # Each batch is looked up while the batches parsed before it may not be written yet: as
+    # many of them as the parsing process runs ahead. A key one of those holds is looked up
+    # again when the batch is written, however many batches back it was.
+    from openprofiles.service.bulk import drafts as drafting
+    from openprofiles.store.batch import CommittedKeys
+
+    path = _stored_for_lookahead(tmp_path)
+    batches = [
+        [line("crm", "lead", ("email", "first@example.com"))],
+        [line("app", "device", ("device_id", "between"))],
+        [line("crm", "lead", ("email", "first@example.com"), ("phone_number", "+400"))],
+    ]
+
+    def again_of_last(unwritten: int) -> drafting.Lookups:
+        lookahead = drafting.Lookahead(CommittedKeys(path, 1), unwritten)
+        for texts in batches:
+            drafts = drafting.parse_batch([(n, t.encode()) for n, t in enumerate(texts, 1)]).drafts
+            _, again = lookahead.look_up(drafts)
+        return again
+
+    two_back = again_of_last(2)
+    assert [row[:4] for row in two_back.identifiers] == [("crm", "lead", "email", "first@example.com")]
+    assert [row[:2] for row in two_back.identities] == [("email", "first@example.com")]
+    one_back = again_of_last(1)
+    assert one_back.identifiers == [] and one_back.identities == []
+
+
 def test_a_key_written_by_another_process_after_the_lookahead_began(tmp_path: Path) -> None:
     # The parsing process met the key nowhere, so it did not look it up; a server wrote it
     # meanwhile. The batch's insert meets it, and the batch runs again with every key looked

@@ -8,6 +8,7 @@ holders of the batch's keys are looked up.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -83,14 +84,15 @@ _PRELOADED_KEYS = 100_000
 
 class Lookahead:
     """The lookups of a parsing process, batch after batch, in order: what committed records
-    hold of each batch's keys, and which of its keys the batch parsed before it has too. That
-    batch may not be committed yet when this one is looked up
+    hold of each batch's keys, and which of its keys the `unwritten` batches parsed before it
+    have too. Those batches may not be committed yet when this one is looked up
     (`parsing_process.parsed_batches`), so those keys are looked up again when this batch is
     written."""
 
-    def __init__(self, committed: CommittedKeys) -> None:
+    def __init__(self, committed: CommittedKeys, unwritten: int = 1) -> None:
         self.committed = committed
-        self.last: tuple[set[Any], set[Any], set[Any]] = (set(), set(), set())
+        # The keys of each of the last `unwritten` batches: identifiers, identities, external ids.
+        self.recent: deque[tuple[set[Any], set[Any], set[Any]]] = deque(maxlen=unwritten)
         # Every key the database held when the import began and every key of the batches
         # since, when the former are few: a key it has never met is in no record, unless
         # another process wrote it meanwhile (see `importing.batch_unit`), and needs no lookup.
@@ -103,7 +105,8 @@ class Lookahead:
     def look_up(self, drafts: list[Draft]) -> tuple[Holders, Lookups]:
         # One pass over the batch's keys: each key is hashed once, for the filter and for the
         # batch's own set, and only the keys to look up are made into rows.
-        seen, last = self.seen, self.last
+        seen = self.seen
+        recent = [tuple(keys[kind] for keys in self.recent) for kind in range(3)]
         met = seen.met if seen is not None else None
         batch: tuple[set[Any], set[Any], set[Any]] = (set(), set(), set())
         rows: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
@@ -116,9 +119,9 @@ class Lookahead:
                     if met is None or met(key):
                         row = (*key, d.index) if kind < 2 else (key, d.index)
                         rows[kind].append(row)
-                        if key in last[kind]:
+                        if any(key in keys for keys in recent[kind]):
                             again[kind].append(row)
-        self.last = batch
+        self.recent.append(batch)
         if seen is not None:
             for keys in batch:
                 seen.add(keys)

@@ -31,7 +31,7 @@ def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] 
     if database is not None:
         lookahead = _lookaheads.get(database)
         if lookahead is None:
-            lookahead = _lookaheads[database] = Lookahead(CommittedKeys(*database))
+            lookahead = _lookaheads[database] = Lookahead(CommittedKeys(*database), _AHEAD - 1)
     return _pack(parse_batch(raw_lines, lookahead))
 
 
@@ -49,10 +49,12 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-# Batches parsed ahead of the one being written: enough to keep the parser busy, few enough
-# that memory stays flat. With two, only the batch parsed just before can be missing from a
-# batch's lookups, which is what `Lookahead` looks up again.
-_AHEAD = 2
+# Batches handed to the parsing process ahead of the one being written: enough that it always
+# has one to parse while a batch is written, few enough that memory stays flat. A batch's
+# lookups then miss the `_AHEAD - 1` batches before it, which `Lookahead` looks up again. With
+# two, the parsing process waited for its next batch while the writes waited for it, for 8% of
+# the import (bench/RESULTS.md, 2026-11-30 13:45).
+_AHEAD = 3
 
 RawBatch = tuple[list[tuple[int, bytes]], int]
 
@@ -63,13 +65,13 @@ async def parsed_batches(
     """The batches as read and as checked and drafted, in order, with the bytes read so far.
 
     Checking and drafting take about half of an import's processor time and need no database,
-    so from the second batch on they run in a process of their own, a batch or two ahead of
-    the writes; given an SQLite file (`database`: path and account), that process also looks
+    so from the second batch on they run in a process of their own, up to `_AHEAD - 1` batches
+    ahead of the writes; given an SQLite file (`database`: path and account), that process also looks
     up which identifiers committed profiles hold. A single batch is parsed here: starting a
     process would cost more.
 
     A batch is handed to the parsing process once the one `_AHEAD` before it is written: its
-    lookups see every batch but the last `_AHEAD - 1` (and, for the second batch, the first)."""
+    lookups see every batch but the last `_AHEAD - 1`."""
     pending = iter(batches)
     first = next(pending, None)
     if first is None:
