@@ -119,7 +119,7 @@ class Lookahead:
                     if met is None or met(key):
                         row = (*key, d.index) if kind < 2 else (key, d.index)
                         rows[kind].append(row)
-                        if any(key in keys for keys in recent[kind]):
+                        if any(key in earlier for earlier in recent[kind]):
                             again[kind].append(row)
         self.recent.append(batch)
         if seen is not None:

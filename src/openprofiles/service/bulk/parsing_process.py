@@ -53,7 +53,7 @@ def _exit_with_parent(parent: int) -> None:
 # has one to parse while a batch is written, few enough that memory stays flat. A batch's
 # lookups then miss the `_AHEAD - 1` batches before it, which `Lookahead` looks up again. With
 # two, the parsing process waited for its next batch while the writes waited for it, for 8% of
-# the import (bench/RESULTS.md, 2026-11-30 13:45).
+# the import (bench/RESULTS.md, "The writing process, lighter and no longer waiting").
 _AHEAD = 3
 
 RawBatch = tuple[list[tuple[int, bytes]], int]
@@ -66,9 +66,9 @@ async def parsed_batches(
 
     Checking and drafting take about half of an import's processor time and need no database,
     so from the second batch on they run in a process of their own, up to `_AHEAD - 1` batches
-    ahead of the writes; given an SQLite file (`database`: path and account), that process also looks
-    up which identifiers committed profiles hold. A single batch is parsed here: starting a
-    process would cost more.
+    ahead of the writes; given an SQLite file (`database`: path and account), that process
+    also looks up which identifiers committed profiles hold. A single batch is parsed here:
+    starting a process would cost more.
 
     A batch is handed to the parsing process once the one `_AHEAD` before it is written: its
     lookups see every batch but the last `_AHEAD - 1`."""
