@@ -454,14 +454,27 @@ def _errors(measure: Measure) -> str:
     return f"{measure.errors} ({measure.timeouts} timed out)"
 
 
-def machine() -> str:
+def loop_seconds(additions: int = 20_000_000) -> float:
+    """How long this interpreter takes to add up `additions` integers in a loop: how fast the
+    machine's processor runs Python at the moment, to set a run beside those of bench/RESULTS.md
+    (1.5 s on the fastest machine there, 3.2 s on the slowest). Shared machines change speed
+    from one hour to the next, so it is taken before and after the runs."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(additions):
+        total += i
+    return time.perf_counter() - started
+
+
+def machine(loops: list[float]) -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores ({model}); "
             f"{memory / 1024 / 1024:.0f} GiB RAM; Python {platform.python_version()}; "
-            f"{subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout.split(' [')[0].strip()}")
+            f"{subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout.split(' [')[0].strip()}; "
+            f"a loop of 20 million additions in {' s, then '.join(f'{t:.2f}' for t in loops)} s")
 
 
 def main() -> int:
@@ -494,15 +507,19 @@ def main() -> int:
             return 2
         log("PostgreSQL is not reachable: SQLite only")
         engines.remove("postgresql")
-    report = [f"Machine: {machine()}", ""]
+    loops = [loop_seconds()]
+    log(f"a loop of 20 million additions took {loops[0]:.2f} s")
+    report: list[str] = []
     ok = True
     for engine in engines:
         table, passed = bench_engine(engine, args, args.out)
         report.append(table)
         ok = ok and passed
         print(table, flush=True)
-    (args.out / "report.md").write_text("\n".join(report))
-    print(f"Machine: {machine()}")
+    loops.append(loop_seconds())
+    report.append(f"Machine: {machine(loops)}")
+    (args.out / "report.md").write_text("\n\n".join(report))
+    print(report[-1])
     if args.quick:
         print("quick run: figures only, no verdicts", flush=True)
     else:

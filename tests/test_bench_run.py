@@ -189,3 +189,14 @@ def test_page_in_needs_no_log(tmp_path: Path) -> None:
     database = tmp_path / "small.db"
     database.write_bytes(b"\0" * 4096)
     run.page_in(run.Built(f"sqlite:///{database}", 1, 1.0, 1.0, 1.0, "", tmp_path, tmp_path))
+
+
+def test_a_loop_of_additions_is_timed() -> None:
+    assert 0 < run.loop_seconds(200_000) < run.loop_seconds(2_000_000)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (Debian's package) is not installed")
+def test_the_machine_line_gives_the_loop_before_and_after_the_runs() -> None:
+    line = run.machine([3.214, 3.3])
+    assert f"{os.cpu_count()} cores" in line
+    assert line.endswith("a loop of 20 million additions in 3.21 s, then 3.30 s")
