@@ -1,6 +1,6 @@
 """PUTs by identifier that reach a server together end as they end one by one: the creates
-the stored records decide at a glance are written in one go (`service.bulk.together`), the
-others by their own units after them."""
+the stored records decide at a glance, and the replaces that gain no identifier, are written
+in one go (`service.bulk.together`), the others by their own units after them."""
 
 from __future__ import annotations
 
@@ -139,9 +139,10 @@ def test_puts_that_arrive_together_end_as_they_end_one_by_one(
         "created", "created", "created", "created", "ProfileLimitExceeded", "replaced",
         "created", "replaced", "IdentifierInUse", "ProfileLimitExceeded", "created",
     ]
-    # The group settled its four creates and the one joining B, and left the others to their
-    # units; one by one, every create went through the group's run alone.
-    assert settled[-1] == 5
+    # The group settled its four creates, the one joining B and the replace of A's profile,
+    # and left the others to their units; one by one, every PUT went through the group's run
+    # alone.
+    assert settled[-1] == 6
     assert _stored(alone) == _stored(together)
     names = {row[3]: row[2] for row in _stored(together)[0]}
     assert names['[{"type":"email","value":"new2@example.com"},{"type":"external_id","value":"N-2"}]'] \
@@ -156,3 +157,59 @@ def test_puts_sharing_a_key_in_one_group_run_one_after_the_other(
     assert _apply(path, [same, same, same], together=True) == ["created", "replaced", "replaced"]
     rows, users = _stored(path)
     assert len(rows) == 1 and len(users) == 1
+
+
+REPLACED = [
+    put("shop", "customer", ("email", "r1@example.com"), ("phone_number", "+10")),
+    put("shop", "customer", ("email", "r2@example.com"), ("phone_number", "+20")),
+    put("shop", "customer", ("email", "r3@example.com")),
+    put("shop", "customer", ("email", "r4@example.com"), ("phone_number", "+40")),
+    put("shop", "customer", ("email", "r5@example.com")),
+]
+REPLACES = [
+    # Both find r1's profile, so both go to their units, which run after the group: the
+    # first drops +10, and the second then creates a profile for it.
+    put("shop", "customer", ("email", "r1@example.com"), attributes={"v": 1}),
+    put("shop", "customer", ("phone_number", "+10"), attributes={"v": 2}),
+    # By its phone, naming its email: the same identifiers, written by the group.
+    ("shop:customer:phone_number:+20",
+     {"identifiers": [{"type": "email", "value": "r2@example.com"}], "attributes": {"v": 3}}),
+    # Gains an email: its unit checks it and grants it to the user.
+    put("shop", "customer", ("email", "r3@example.com"), ("email", "r3b@example.com")),
+    # Drops +40, after which a new profile may hold it.
+    put("shop", "customer", ("email", "r4@example.com"), name="Four"),
+    put("shop", "customer", ("email", "new4@example.com"), ("phone_number", "+40")),
+    # Refused by the rules: its unit says why.
+    put("shop", "customer", ("email", "r5@example.com"), attributes={"big": "x" * 70_000}),
+    # A create the group writes beside the replaces.
+    put("shop", "customer", ("email", "new5@example.com")),
+]
+
+
+def test_replaces_that_arrive_together_end_as_they_end_one_by_one(
+    new_file: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settled: list[int] = []
+    run = profiles._put_together
+
+    async def counted(tx: Any, items: list[Any]) -> list[Any]:
+        results = await run(tx, items)
+        settled.append(sum(result is not None for result in results))
+        return results
+
+    alone, together = new_file("alone"), new_file("together")
+    for path in (alone, together):
+        assert _apply(path, REPLACED, together=False) == ["created"] * 5
+    monkeypatch.setattr(profiles, "_put_together", counted)
+    one_by_one = _apply(alone, REPLACES, together=False)
+    as_group = _apply(together, REPLACES, together=True)
+    assert one_by_one == as_group == [
+        "replaced", "created", "replaced", "replaced", "replaced", "created",
+        "AttributesTooLarge", "created",
+    ]
+    assert settled[-1] == 3  # r2 and r4 replaced, new5 created
+    assert _stored(alone) == _stored(together)
+    rows = {row[3]: row for row in _stored(together)[0]}
+    assert rows['[{"type":"email","value":"r4@example.com"}]'][2] == "Four"
+    assert rows['[{"type":"email","value":"r2@example.com"},{"type":"phone_number","value":"+20"}]'][4] \
+        == '{"v":3}'

@@ -24,7 +24,8 @@ class Written:
     created: bool
 
 
-def _encoded_attributes(profile: Profile) -> bytes:
+def encoded_attributes(profile: Profile) -> bytes:
+    """The profile's attributes as stored; refused if they are too large."""
     encoded = _encode(profile.attributes)
     rules.check_attributes_size(len(encoded))
     return encoded
@@ -48,7 +49,7 @@ async def _create(
         data, profile_id=profile_id, user_id=0, source=source,
         profile_type=profile_type, now=now,
     )
-    attributes = _encoded_attributes(draft)
+    attributes = encoded_attributes(draft)
     await linking.check_identifiers_free(
         tx, source, profile_type, [i for i in draft.identifiers if i != known_free]
     )
@@ -63,13 +64,17 @@ async def _create(
     return draft
 
 
-async def save_changed(tx: Transaction, before: Profile, after: Profile) -> Profile:
-    """Stores a replaced or merged profile inside a unit of work (shared with the Events API).
+async def save_changed(
+    tx: Transaction, before: Profile, after: Profile, attributes: bytes | None = None
+) -> Profile:
+    """Stores a replaced or merged profile inside a unit of work (shared with the Events API);
+    `attributes`: its attributes as `encoded_attributes` gave them, if the caller has them.
 
     Only identifiers the profile did not hold are checked and granted: those it holds were
     checked when it gained them, and identities are never taken from a user, so nothing has
     changed for them since."""
-    attributes = _encoded_attributes(after)
+    if attributes is None:
+        attributes = encoded_attributes(after)
     held = set(before.identifiers)
     added = [identifier for identifier in after.identifiers if identifier not in held]
     if added:
@@ -136,16 +141,17 @@ async def put_by_query(
 
     if user_id is not None:
         return await store.write(account_id, unit)
-    item = PutItem(query, _create_input(query, data), limits)
+    item = PutItem(query, data, _create_input(query, data), limits)
     return await store.write(account_id, unit, together=Together(_put_together, item))
 
 
 @dataclass(frozen=True, slots=True)
 class PutItem:
-    """A checked `PUT ?identifier=` as `bulk.together` takes it: its query, and the body of
-    the profile it creates if the query finds none."""
+    """A checked `PUT ?identifier=` as `bulk.together` takes it: its query, its body, and the
+    body of the profile it creates if the query finds none."""
 
     query: IdentifierQuery
+    data: ProfileInput
     create: ProfileInput
     limits: Limits
 
@@ -184,8 +190,14 @@ async def put_in(
         return Written(created, True)
     if user_id is not None and existing.user_id != user_id:
         raise InvalidProfile("The profile belongs to another user.", code="ProfileOfAnotherUser")
-    after = rules.replaced(existing, data, now=now_ms(), keep=query.identifier)
+    after = replacement(existing, query, data, now_ms())
     return Written(await save_changed(tx, existing, after), False)
+
+
+def replacement(existing: Profile, query: IdentifierQuery, data: ProfileInput, now: int) -> Profile:
+    """What a `PUT ?identifier=` makes of the profile its query found: the body's, keeping the
+    query's identifier. Raises if the body cannot replace it."""
+    return rules.replaced(existing, data, now=now, keep=query.identifier)
 
 
 async def replace_by_id(store: Store, account_id: int, profile_id: str, data: ProfileInput) -> Profile:

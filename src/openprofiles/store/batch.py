@@ -128,10 +128,12 @@ _IDENTIFIER_HOLDERS = (
 )
 
 
-_IDENTIFIERS_HELD = (
-    "SELECT k.column5 FROM (VALUES {values}) AS k"
+_PROFILES_HOLDING = (
+    "SELECT k.column5, r.id, r.user_id, r.source, r.type, r.name, r.identifiers, r.attributes,"
+    " r.created_at, r.updated_at FROM (VALUES {values}) AS k"
     " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
     " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4"
+    " JOIN profiles r ON r.account_id = $1 AND r.id = p.profile_id"
 )
 
 
@@ -347,10 +349,13 @@ class BatchTransaction:
         found = await self._lookup(_IDENTIFIER_HOLDERS, rows)
         return [(row[0], row[1]) for row in found]
 
-    async def identifiers_held(self, rows: Sequence[tuple[str, str, str, str, int]]) -> set[int]:
-        """Of (source, profile type, identifier type, value, line) rows, the lines whose
-        identifier a profile holds: one lookup each, where `identifier_holders` makes two."""
-        return {row[0] for row in await self._lookup(_IDENTIFIERS_HELD, rows)}
+    async def profiles_holding(
+        self, rows: Sequence[tuple[str, str, str, str, int]]
+    ) -> dict[int, Profile]:
+        """Of (source, profile type, identifier type, value, line) rows, the profile that holds
+        each line's identifier, for the lines whose identifier a profile holds."""
+        found = await self._lookup(_PROFILES_HOLDING, rows)
+        return {row[0]: profile_from_row(row[1:]) for row in found}
 
     async def identity_holders(
         self, rows: Sequence[tuple[str, str, int]]

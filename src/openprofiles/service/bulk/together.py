@@ -1,19 +1,33 @@
 """PUTs by identifier query that reach a server together, written as the import writes a batch.
 
+Every query is looked up in one statement, which also reads the profile each one finds.
+
 A create that the stored records decide at a glance (none of its keys is stored, or only the
 identities and external id of one user, whom it joins) is written with the others in a few
 statements: each key looked up once for all of them, each table's rows inserted together.
-Any other PUT (a replace, a key another PUT of the group shares, a new profile kind, a limit
-that may refuse it) is left to its own unit, which the store runs after the group
-(`store.base.Together`).
+
+A replace that gains no identifier is written from the profile its query found, after the
+creates: it needs no other lookup, and no other PUT of the group can change what it does (a
+create takes no identifier the profile holds, and none of its profile's). One found by two
+PUTs of the group, or one that gains an identifier, to be checked and granted, is not.
+
+Any other PUT (a key another PUT of the group shares, a new profile kind, a limit that may
+refuse it, a body the rules refuse) is left to its own unit, which the store runs after the
+group (`store.base.Together`). The PUTs then end as if they had run alone one after the
+other: the group's creates, its replaces, then the others in the order they came.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
+from ...domain.errors import ProfilesError
+from ...domain.limits import Limits
+from ...domain.profile import Profile
 from ...store.base import Transaction
 from ...store.batch import BatchTransaction
 from ..clock import now_ms
-from ..profiles import PutItem, Written
+from ..profiles import PutItem, Written, encoded_attributes, replacement, save_changed
 from .drafts import (
     Draft,
     Holders,
@@ -29,26 +43,59 @@ from .writing import insert_drafts, stored_holders
 
 
 async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | None]:
-    """Creates the profiles of the PUTs the stored records decide at a glance; None for each
-    of the others."""
+    """Writes the PUTs the group decides (see above); None for each of the others."""
     batch = BatchTransaction(tx)  # type: ignore[arg-type]
     results: list[Written | None] = [None] * len(items)
     limits = items[0].limits
-    # The queries first, all in one statement: a PUT whose query finds a profile replaces it,
-    # and is left to its unit before anything is drafted for it.
+    # The queries first, all in one statement: a PUT whose query finds a profile replaces it.
     queries = [
         (item.query.source, item.query.profile_type, item.query.identifier.type,
          item.query.identifier.value, index)
         for index, item in enumerate(items) if item.limits == limits
     ]
-    found = await batch.identifiers_held(queries)
+    found = await batch.profiles_holding(queries)
+    now = now_ms()
+    replaces = _replaces(items, found, now)
     creates = [row for row in queries if row[4] not in found]
-    if not creates:
-        return results
+    if creates:
+        await _create(batch, items, creates, limits, now, results)
+    for index, before, after, attributes in replaces:
+        results[index] = Written(await save_changed(tx, before, after, attributes), False)
+    return results
+
+
+def _replaces(
+    items: list[PutItem], found: dict[int, Profile], now: int
+) -> list[tuple[int, Profile, Profile, bytes]]:
+    """(place, profile before, profile after, its attributes) of each replace the group writes."""
+    finders = Counter(profile.id for profile in found.values())
+    replaces = []
+    for index in sorted(found):
+        before = found[index]
+        if finders[before.id] > 1:
+            continue
+        item = items[index]
+        try:
+            after = replacement(before, item.query, item.data, now)
+            attributes = encoded_attributes(after)
+        except ProfilesError:
+            continue  # refused: its unit says why
+        if not set(after.identifiers) <= set(before.identifiers):
+            continue
+        replaces.append((index, before, after, attributes))
+    return replaces
+
+
+async def _create(
+    batch: BatchTransaction, items: list[PutItem], creates: list[tuple[str, str, str, str, int]],
+    limits: Limits, now: int, results: list[Written | None],
+) -> None:
+    """Creates the profiles of the PUTs whose queries found none, where the stored records
+    decide them at a glance; their results go to `results`."""
     drafted = draft_lines(
         [(index, line_of(index + 1, items[index].query, items[index].create))
          for *_, index in creates],
-        now_ms(),
+        now,
     )
     drafts = [draft for draft, _ in drafted]
     profiles = {draft.index: profile for draft, profile in drafted}
@@ -61,7 +108,7 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
         if not d.needs_service and d.refusal is None and (d.source, d.type) in kinds
     ]
     if not candidates:
-        return results
+        return
     # Each query's identifier is known to be free: only the other keys are looked up.
     free = set(creates)
     again = Lookups(
@@ -90,4 +137,3 @@ async def put_together(tx: Transaction, items: list[PutItem]) -> list[Written | 
         assert profile is not None, "a draft the rules refused is no candidate"
         profile.user_id = user_id
         results[index] = Written(profile, True)
-    return results
