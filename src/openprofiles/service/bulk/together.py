@@ -7,9 +7,10 @@ identities and external id of one user, whom it joins) is written with the other
 statements: each key looked up once for all of them, each table's rows inserted together.
 
 A replace that gains no identifier is written from the profile its query found, after the
-creates: it needs no other lookup, and no other PUT of the group can change what it does (a
-create takes no identifier the profile holds, and none of its profile's). One found by two
-PUTs of the group, or one that gains an identifier, to be checked and granted, is not.
+creates: it needs no other lookup, and nothing the group writes before it changes what it does
+(a create changes no stored profile, and takes no identifier one holds). A replace of a
+profile that two PUTs of the group found, or one that gains an identifier, to be checked and
+granted, is not written by the group.
 
 Any other PUT (a key another PUT of the group shares, a new profile kind, a limit that may
 refuse it, a body the rules refuse) is left to its own unit, which the store runs after the
