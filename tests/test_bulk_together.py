@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,19 @@ def new_file(tmp_path: Path) -> Callable[[str], str]:
     return make
 
 
-def test_puts_that_arrive_together_end_as_they_end_one_by_one(
-    new_file: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@dataclass
+class BothWays:
+    one_by_one: list[object]
+    as_group: list[object]
+    settled: int  # of the group's PUTs, those its own run wrote
+    alone: str
+    together: str
+
+
+def _both_ways(new_file: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+               stored: list[Put], group: list[Put]) -> BothWays:
+    """`stored` PUT one by one into two new files, then `group` one by one into the first and
+    all at once into the second."""
     settled: list[int] = []
     run = profiles._put_together
 
@@ -131,20 +142,26 @@ def test_puts_that_arrive_together_end_as_they_end_one_by_one(
 
     alone, together = new_file("alone"), new_file("together")
     for path in (alone, together):
-        assert _apply(path, STORED, together=False) == ["created"] * 5
+        assert _apply(path, stored, together=False) == ["created"] * len(stored)
     monkeypatch.setattr(profiles, "_put_together", counted)
-    one_by_one = _apply(alone, GROUP, together=False)
-    as_group = _apply(together, GROUP, together=True)
-    assert one_by_one == as_group == [
+    one_by_one = _apply(alone, group, together=False)
+    as_group = _apply(together, group, together=True)
+    return BothWays(one_by_one, as_group, settled[-1], alone, together)
+
+
+def test_puts_that_arrive_together_end_as_they_end_one_by_one(
+    new_file: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran = _both_ways(new_file, monkeypatch, STORED, GROUP)
+    assert ran.one_by_one == ran.as_group == [
         "created", "created", "created", "created", "ProfileLimitExceeded", "replaced",
         "created", "replaced", "IdentifierInUse", "ProfileLimitExceeded", "created",
     ]
     # The group settled its four creates, the one joining B and the replace of A's profile,
-    # and left the others to their units; one by one, every PUT went through the group's run
-    # alone.
-    assert settled[-1] == 6
-    assert _stored(alone) == _stored(together)
-    names = {row[3]: row[2] for row in _stored(together)[0]}
+    # and left the others to their units.
+    assert ran.settled == 6
+    assert _stored(ran.alone) == _stored(ran.together)
+    names = {row[3]: row[2] for row in _stored(ran.together)[0]}
     assert names['[{"type":"email","value":"new2@example.com"},{"type":"external_id","value":"N-2"}]'] \
         == "Nan"
 
@@ -189,27 +206,14 @@ REPLACES = [
 def test_replaces_that_arrive_together_end_as_they_end_one_by_one(
     new_file: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settled: list[int] = []
-    run = profiles._put_together
-
-    async def counted(tx: Any, items: list[Any]) -> list[Any]:
-        results = await run(tx, items)
-        settled.append(sum(result is not None for result in results))
-        return results
-
-    alone, together = new_file("alone"), new_file("together")
-    for path in (alone, together):
-        assert _apply(path, REPLACED, together=False) == ["created"] * 5
-    monkeypatch.setattr(profiles, "_put_together", counted)
-    one_by_one = _apply(alone, REPLACES, together=False)
-    as_group = _apply(together, REPLACES, together=True)
-    assert one_by_one == as_group == [
+    ran = _both_ways(new_file, monkeypatch, REPLACED, REPLACES)
+    assert ran.one_by_one == ran.as_group == [
         "replaced", "created", "replaced", "replaced", "replaced", "created",
         "AttributesTooLarge", "created",
     ]
-    assert settled[-1] == 3  # r2 and r4 replaced, new5 created
-    assert _stored(alone) == _stored(together)
-    rows = {row[3]: row for row in _stored(together)[0]}
+    assert ran.settled == 3  # r2 and r4 replaced, new5 created
+    assert _stored(ran.alone) == _stored(ran.together)
+    rows = {row[3]: row for row in _stored(ran.together)[0]}
     assert rows['[{"type":"email","value":"r4@example.com"}]'][2] == "Four"
     assert rows['[{"type":"email","value":"r2@example.com"},{"type":"phone_number","value":"+20"}]'][4] \
         == '{"v":3}'
