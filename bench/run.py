@@ -463,8 +463,8 @@ _LOOP = compile("total = 0\nfor i in range(additions):\n    total += i\n", "<loo
 def loop_seconds(additions: int = 20_000_000) -> float:
     """How long this interpreter takes to add up `additions` integers in a loop: how fast the
     machine's processor runs Python at the moment, to set a run beside those of bench/RESULTS.md
-    (1.5 s on the fastest machine there, 3.2 s on the slowest). Shared machines change speed
-    from one hour to the next, so it is taken before and after the runs."""
+    (the README gives the range recorded there). Shared machines change speed from one hour to
+    the next, so it is taken before and after the runs."""
     started = time.perf_counter()
     exec(_LOOP, {"additions": additions})
     return time.perf_counter() - started

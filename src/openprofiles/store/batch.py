@@ -128,9 +128,10 @@ _IDENTIFIER_HOLDERS = (
 )
 
 
+# The profile's columns as `profile_from_row` reads them, after the line's place.
 _PROFILES_HOLDING = (
-    "SELECT k.column5, r.id, r.user_id, r.source, r.type, r.name, r.identifiers, r.attributes,"
-    " r.created_at, r.updated_at FROM (VALUES {values}) AS k"
+    "SELECT k.column5, " + ", ".join(f"r.{column}" for column in _PROFILE_COLUMNS.split(", "))
+    + " FROM (VALUES {values}) AS k"
     " JOIN profile_identifiers p ON p.account_id = $1 AND p.source = k.column1"
     " AND p.profile_type = k.column2 AND p.type = k.column3 AND p.value = k.column4"
     " JOIN profiles r ON r.account_id = $1 AND r.id = p.profile_id"

@@ -78,11 +78,11 @@ def _replaces(
         item = items[index]
         try:
             after = replacement(before, item.query, item.data, now)
+            if not set(after.identifiers) <= set(before.identifiers):
+                continue
             attributes = encoded_attributes(after)
         except ProfilesError:
             continue  # refused: its unit says why
-        if not set(after.identifiers) <= set(before.identifiers):
-            continue
         replaces.append((index, before, after, attributes))
     return replaces
 
