@@ -49,6 +49,23 @@ def ulid_text(value: int) -> str:
     )
 
 
+# The text of the current millisecond, the first 10 characters of every id made within it.
+_time_ms = -1
+_time_text = ""
+
+
 def new_profile_id() -> str:
-    """A ULID: the time in milliseconds, then 80 random bits."""
-    return ulid_text(time.time_ns() // 1_000_000 << 80 | _random_80_bits())
+    """A ULID: the time in milliseconds, then 80 random bits. The same as
+    `ulid_text(ms << 80 | random)`, with the time's text made once a millisecond: an import
+    makes hundreds of ids in each."""
+    global _time_ms, _time_text
+    ms = time.time_ns() // 1_000_000
+    if ms != _time_ms:
+        _time_ms, _time_text = ms, ulid_text(ms << 80)[:10]
+    value = _random_80_bits()
+    p = _PAIRS
+    return (
+        _time_text + p[value >> 70] + p[value >> 60 & 1023] + p[value >> 50 & 1023]
+        + p[value >> 40 & 1023] + p[value >> 30 & 1023] + p[value >> 20 & 1023]
+        + p[value >> 10 & 1023] + p[value & 1023]
+    )
