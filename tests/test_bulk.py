@@ -700,3 +700,53 @@ def test_a_key_written_by_another_process_after_the_lookahead_began(tmp_path: Pa
     (crm, _, crm_user), (shop, attributes, shop_user) = rows[0], rows[-1]
     assert (crm, shop, attributes) == ("crm", "shop", '{"v":2}') and crm_user == shop_user
     assert len({row[:2] for row in rows}) == 2
+
+
+def test_the_parsing_process_copies_the_log_into_the_file_as_the_import_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The importing connection's own copies are put out of reach: what reaches the database
+    # file before the import's end was copied there by the parsing process.
+    import asyncio
+    import os
+    import sqlite3
+
+    from openprofiles.domain.limits import Limits
+    from openprofiles.service.bulk import importing
+    from openprofiles.service.users import DEFAULT_ACCOUNT_ID
+    from openprofiles.store import batch
+    from openprofiles.store.sqlite import SqliteStore
+
+    path = tmp_path / "copied.db"
+    cli(f"sqlite:///{path}", "migrate")
+    generate(6_000, tmp_path / "lines.ndjson")
+    monkeypatch.setattr(batch, "IMPORT_CHECKPOINT_PAGES", 10**9)
+    sizes: list[int] = []
+    finish = importing.finish_import
+
+    def finish_and_measure(store: object) -> None:
+        sizes.append(os.path.getsize(path))
+        finish(store)
+        sizes.append(os.path.getsize(path))
+
+    monkeypatch.setattr(importing, "finish_import", finish_and_measure)
+    empty = os.path.getsize(path)
+
+    async def run() -> importing.ImportTotals:
+        store = SqliteStore(str(path))
+        try:
+            with open(tmp_path / "lines.ndjson", "rb") as lines:
+                return await importing.import_lines(
+                    store, DEFAULT_ACCOUNT_ID, Limits(), importing.read_batches(lines, 200),
+                    on_refusal=lambda refusal: None, on_progress=lambda consumed: None)
+        finally:
+            await store.close()
+
+    totals = asyncio.run(run())
+    assert (totals.created, totals.refused) == (6_000, 0)
+    before_finish, after_finish = sizes
+    # Copied every four batches of thirty: all but the last few batches' pages were there.
+    assert before_finish > empty + (after_finish - empty) * 0.7
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert reader.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == 6_000

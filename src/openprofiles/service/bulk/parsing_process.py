@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import msgspec
 
-from ...store.batch import CommittedKeys
+from ...store.batch import CommittedKeys, LogCopier
 from .drafts import Lookahead, Parsed, parse_batch
 
 _pack = msgspec.msgpack.Encoder().encode
@@ -22,17 +22,28 @@ _unpack = msgspec.msgpack.Decoder(Parsed).decode
 
 
 _lookaheads: dict[tuple[str, int], Lookahead] = {}
+_copiers: dict[str, LogCopier] = {}
+
+# Batches parsed between two copies of the log into the SQLite file: each copies a few batches'
+# pages, so that the writing connection's own copy finds little left (`store.batch.LogCopier`).
+_COPY_EVERY = 4
 
 
 def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] | None) -> bytes:
     """`parse_batch` in the parsing process, which reads the SQLite file at `database` (path,
-    account) on a connection of its own."""
-    lookahead = None
-    if database is not None:
-        lookahead = _lookaheads.get(database)
-        if lookahead is None:
-            lookahead = _lookaheads[database] = Lookahead(CommittedKeys(*database), _AHEAD - 1)
-    return _pack(parse_batch(raw_lines, lookahead))
+    account) on a connection of its own, and copies its log into it now and then."""
+    if database is None:
+        return _pack(parse_batch(raw_lines))
+    lookahead = _lookaheads.get(database)
+    if lookahead is None:
+        lookahead = _lookaheads[database] = Lookahead(CommittedKeys(*database), _AHEAD - 1)
+    packed = _pack(parse_batch(raw_lines, lookahead))
+    path = database[0]
+    copier = _copiers.get(path)
+    if copier is None:
+        copier = _copiers[path] = LogCopier(path, _COPY_EVERY)
+    copier.batch_parsed()
+    return packed
 
 
 def _parser_started() -> None:
