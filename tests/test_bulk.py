@@ -702,51 +702,35 @@ def test_a_key_written_by_another_process_after_the_lookahead_began(tmp_path: Pa
     assert len({row[:2] for row in rows}) == 2
 
 
-def test_the_parsing_process_copies_the_log_into_the_file_as_the_import_goes(
+def test_the_parsing_process_copies_the_log_once_it_is_nearly_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The importing connection's own copies are put out of reach: what reaches the database
-    # file before the import's end was copied there by the parsing process.
-    import asyncio
+    # The parsing process's own function, called here: once the log holds `_COPY_AT` pages,
+    # parsing a batch starts a copy of it into the file; the writing connection copies nothing.
     import os
     import sqlite3
 
-    from openprofiles.domain.limits import Limits
-    from openprofiles.service.bulk import importing
+    from openprofiles.service.bulk import parsing_process
     from openprofiles.service.users import DEFAULT_ACCOUNT_ID
-    from openprofiles.store import batch
-    from openprofiles.store.sqlite import SqliteStore
+    from openprofiles.store.batch import log_state
 
     path = tmp_path / "copied.db"
     cli(f"sqlite:///{path}", "migrate")
-    generate(6_000, tmp_path / "lines.ndjson")
-    monkeypatch.setattr(batch, "IMPORT_CHECKPOINT_PAGES", 10**9)
-    sizes: list[int] = []
-    finish = importing.finish_import
-
-    def finish_and_measure(store: object) -> None:
-        sizes.append(os.path.getsize(path))
-        finish(store)
-        sizes.append(os.path.getsize(path))
-
-    monkeypatch.setattr(importing, "finish_import", finish_and_measure)
-    empty = os.path.getsize(path)
-
-    async def run() -> importing.ImportTotals:
-        store = SqliteStore(str(path))
-        try:
-            with open(tmp_path / "lines.ndjson", "rb") as lines:
-                return await importing.import_lines(
-                    store, DEFAULT_ACCOUNT_ID, Limits(), importing.read_batches(lines, 200),
-                    on_refusal=lambda refusal: None, on_progress=lambda consumed: None)
-        finally:
-            await store.close()
-
-    totals = asyncio.run(run())
-    assert (totals.created, totals.refused) == (6_000, 0)
-    before_finish, after_finish = sizes
-    # Copied every four batches of thirty: all but the last few batches' pages were there.
-    assert before_finish > empty + (after_finish - empty) * 0.7
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE filler (n INTEGER PRIMARY KEY, text TEXT)")
+    monkeypatch.setattr(parsing_process, "_COPY_AT", 200)
+    batch = [(1, line("shop", "customer", ("email", "one@example.com")).encode())]
+    sizes = []
+    for _ in range(3):
+        writer.executemany("INSERT INTO filler (text) VALUES (?)", [("x" * 1000,)] * 400)
+        parsing_process._parse_packed(batch, (str(path), DEFAULT_ACCOUNT_ID))
+        copier = parsing_process._copiers[str(path)]
+        copier.wait()
+        sizes.append((log_state(str(path))[1], copier.copies, os.path.getsize(path)))
+    (first_log, first, first_size), _, (_, last, last_size) = sizes
+    assert first_log > 200 and first == 1 and last == 3
+    assert last_size > 3 * 400 * 1000  # every committed page reached the file
     with sqlite3.connect(path) as reader:
         assert reader.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert reader.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == 6_000
+    writer.close()

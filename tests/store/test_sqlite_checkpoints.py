@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 from openprofiles.domain.limits import Limits
 from openprofiles.service import profiles
+from openprofiles.store.batch import LogCopier, log_state
 from openprofiles.store.sqlite import CHECKPOINT_FRAMES, SqliteStore
 
 from .writes import ACCOUNT, body, query
@@ -19,10 +19,9 @@ FRAME = 24 + PAGE  # https://www.sqlite.org/walformat.html
 SQLITE_DEFAULT = 1000
 
 
-def _frames_now(path: str) -> int:
+def _frames(path: str) -> int:
     """Frames in the log since it last started over, from its index's header."""
-    with open(path + "-shm", "rb") as index:
-        return int.from_bytes(index.read(20)[16:20], sys.byteorder)
+    return log_state(path)[1]
 
 
 def _frames_at_most(path: str) -> int:
@@ -39,9 +38,9 @@ def test_the_log_grows_to_a_few_thousand_frames_then_starts_over(path: str) -> N
             for i in range(2000):
                 await profiles.put_by_query(store, ACCOUNT, Limits(), query(f"c{i}@example.com"), body())
                 most = _frames_at_most(path)
-                if most > CHECKPOINT_FRAMES and _frames_now(path) < most:
+                if most > CHECKPOINT_FRAMES and _frames(path) < most:
                     break
-            return _frames_now(path), _frames_at_most(path)
+            return _frames(path), _frames_at_most(path)
         finally:
             await store.close()
 
@@ -65,29 +64,56 @@ def _written_elsewhere(path: str, rows: int) -> sqlite3.Connection:
 
 
 def test_a_copier_in_another_connection_copies_every_committed_page(tmp_path: Path) -> None:
-    from openprofiles.store.batch import LogCopier
-
     path = str(tmp_path / "copied.db")
     writer = _written_elsewhere(path, 2000)
     before = os.path.getsize(path)
-    busy, log, copied = LogCopier(path, every=1).copy()
-    assert busy == 0 and log == copied == _frames_now(path) > 100
+    busy, log, copied = LogCopier(path, frames=1).copy()
+    assert busy == 0 and log == copied == _frames(path) > 100
     assert os.path.getsize(path) > before + 2000 * 500
     # The log starts over at the writer's next commit, since nothing in it is left to copy.
     _ = writer.execute("INSERT INTO filler (text) VALUES ('y')")
-    assert _frames_now(path) < log
+    assert _frames(path) < log
     writer.close()
 
 
-def test_a_copier_copies_once_every_few_batches_beside_the_writes(tmp_path: Path) -> None:
-    from openprofiles.store.batch import LogCopier
-
+def test_a_copier_copies_each_time_the_log_has_grown_by_its_pages(tmp_path: Path) -> None:
+    # About 50 pages a batch; each copy takes every committed page, so the writer's next
+    # commit starts the log over, and the next copy comes 300 pages later.
     path = str(tmp_path / "batches.db")
-    writer = _written_elsewhere(path, 100)
-    copier = LogCopier(path, every=3)
-    for batch in range(7):
-        writer.executemany("INSERT INTO filler (text) VALUES (?)", [("z" * 500,)] * 50)
+    writer = _written_elsewhere(path, 10)
+    copier = LogCopier(path, frames=300)
+    restarts = 0
+    for batch in range(20):
+        before = _frames(path)
+        writer.execute("BEGIN")
+        writer.executemany("INSERT INTO filler (text) VALUES (?)", [("z" * 500,)] * 400)
+        writer.execute("COMMIT")
+        frames, copies = _frames(path), copier.copies
+        restarts += frames < before
         copier.batch_parsed()
         copier.wait()
-    assert copier.copies == 2  # after the 3rd and the 6th batch
-    writer.close()
+        assert copier.copies == copies + (frames >= 300)
+    assert copier.copies >= 3 and restarts == copier.copies
+
+
+def test_a_copier_counts_the_pages_of_a_log_that_started_over_from_its_start(tmp_path: Path) -> None:
+    # The log restarted by the writer's own copy reaches as many pages as when the copier
+    # last copied: it is another log, and a copy is due.
+    path = str(tmp_path / "again.db")
+    writer = _written_elsewhere(path, 10)
+    copier = LogCopier(path, frames=100)
+    salts = set()
+    for round_ in range(3):
+        writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        writer.execute("BEGIN")
+        writer.executemany("INSERT INTO filler (text) VALUES (?)", [("w" * 500,)] * 1200)
+        writer.execute("COMMIT")
+        salts.add(log_state(path)[0])
+        copier.batch_parsed()
+        copier.wait()
+        assert copier.copies == round_ + 1
+    assert len(salts) == 3
+
+
+def test_no_log_reads_as_empty(tmp_path: Path) -> None:
+    assert _frames(str(tmp_path / "none.db")) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -65,8 +66,8 @@ IMPORT_CACHE_MIB = 64
 # Pages the write-ahead log may hold before the importing connection copies it into the
 # database file. A batch changes a few thousand pages, mostly index pages scattered over the
 # file that the next batches change again: copying them every few batches writes each page
-# many times over. The parsing process copies the log far more often (`LogCopier`), beside
-# the writes; this copy then finds little left, and lets the log start over from its beginning.
+# many times over. The parsing process copies the log shortly before (`LogCopier`), beside the
+# writes; this copy then finds little left, and lets the log start over from its beginning.
 IMPORT_CHECKPOINT_PAGES = 65536  # 256 MiB of log at 4 KiB a page
 
 
@@ -214,26 +215,32 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
 
 class LogCopier:
     """Copies the write-ahead log of an SQLite file into the file, in a thread, from a process
-    that does not write to it.
+    that does not write to it, shortly before the writing connection would copy it itself.
 
     The parsing process of an import has processor time to spare while the writing one sets
-    the pace; taking on most of the copies, and the disk syncs around them, takes them out of
-    the writes' way (bench/RESULTS.md, "The import's log copied by its parsing process"). Each
-    copy takes what the writing process has committed by then, without waiting for it; a copy
-    still running when the next is due is left to finish instead."""
+    the pace. Once the log holds nearly `IMPORT_CHECKPOINT_PAGES`, it copies what has been
+    committed by then, with the disk syncs around it, without waiting for the writes; the
+    writing connection's own copy then finds only the pages of the last few batches, and lets
+    the log start over (bench/RESULTS.md, "The import's log copied by its parsing process").
+    Copying more often would copy the same index pages over and over."""
 
-    def __init__(self, path: str, every: int) -> None:
+    def __init__(self, path: str, frames: int) -> None:
         self.path = path
-        self.every = every  # batches parsed between two copies
+        self.frames = frames  # pages in the log since the copier's last copy before it copies
         self.copies = 0
-        self._parsed = 0
+        self._copied_in = -1  # the log's salt when the copier last copied: which log it was
+        self._copied_at = 0  # and the pages that log held then
         self._thread: threading.Thread | None = None
         self._connection: sqlite3.Connection | None = None
 
     def batch_parsed(self) -> None:
-        self._parsed += 1
-        if self._parsed % self.every or (self._thread is not None and self._thread.is_alive()):
+        if self._thread is not None and self._thread.is_alive():
             return
+        salt, now = log_state(self.path)
+        since = now - self._copied_at if salt == self._copied_in else now
+        if since < self.frames:
+            return
+        self._copied_in, self._copied_at = salt, now
         # Not a daemon: the process waits for a copy under way before it exits.
         self._thread = threading.Thread(target=self._copy_quietly, name="log-copier")
         self._thread.start()
@@ -260,6 +267,22 @@ class LogCopier:
     def wait(self) -> None:
         if self._thread is not None:
             self._thread.join()
+
+
+def log_state(path: str) -> tuple[int, int]:
+    """Of an SQLite file's write-ahead log: a value that changes each time the log starts over
+    (its first salt), and the pages it holds since; (0, 0) if there is none. Read from the
+    header of the log's index (https://www.sqlite.org/walformat.html), as no statement tells
+    them without copying the log; only a hint of when to copy."""
+    try:
+        with open(path + "-shm", "rb") as index:
+            header = index.read(36)
+    except OSError:
+        return 0, 0
+    if len(header) < 36:
+        return 0, 0
+    return (int.from_bytes(header[32:36], sys.byteorder),
+            int.from_bytes(header[16:20], sys.byteorder))
 
 
 class CommittedKeys:

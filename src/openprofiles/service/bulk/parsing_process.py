@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import msgspec
 
-from ...store.batch import CommittedKeys, LogCopier
+from ...store.batch import IMPORT_CHECKPOINT_PAGES, CommittedKeys, LogCopier
 from .drafts import Lookahead, Parsed, parse_batch
 
 _pack = msgspec.msgpack.Encoder().encode
@@ -24,9 +24,9 @@ _unpack = msgspec.msgpack.Decoder(Parsed).decode
 _lookaheads: dict[tuple[str, int], Lookahead] = {}
 _copiers: dict[str, LogCopier] = {}
 
-# Batches parsed between two copies of the log into the SQLite file: each copies a few batches'
-# pages, so that the writing connection's own copy finds little left (`store.batch.LogCopier`).
-_COPY_EVERY = 4
+# The log's pages at which the parsing process copies it into the SQLite file: a few batches
+# before the writing connection would, so that its copy finds little left (`store.batch.LogCopier`).
+_COPY_AT = IMPORT_CHECKPOINT_PAGES * 7 // 8
 
 
 def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] | None) -> bytes:
@@ -41,7 +41,7 @@ def _parse_packed(raw_lines: list[tuple[int, bytes]], database: tuple[str, int] 
     path = database[0]
     copier = _copiers.get(path)
     if copier is None:
-        copier = _copiers[path] = LogCopier(path, _COPY_EVERY)
+        copier = _copiers[path] = LogCopier(path, _COPY_AT)
     copier.batch_parsed()
     return packed
 
