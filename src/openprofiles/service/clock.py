@@ -39,13 +39,25 @@ def now_ms() -> int:
 
 def ulid_text(value: int) -> str:
     """The 26 characters of the ULID whose 128 bits are `value` (Crockford's base 32)."""
+    return _high_48_text(value >> 80) + _low_80_text(value)
+
+
+def _high_48_text(value: int) -> str:
+    """The first 10 characters of a ULID: its top 48 bits (the time), two zero bits above."""
     p = _PAIRS
     return (
-        p[value >> 120] + p[value >> 110 & 1023] + p[value >> 100 & 1023]
-        + p[value >> 90 & 1023] + p[value >> 80 & 1023] + p[value >> 70 & 1023]
-        + p[value >> 60 & 1023] + p[value >> 50 & 1023] + p[value >> 40 & 1023]
-        + p[value >> 30 & 1023] + p[value >> 20 & 1023] + p[value >> 10 & 1023]
+        p[value >> 40] + p[value >> 30 & 1023] + p[value >> 20 & 1023] + p[value >> 10 & 1023]
         + p[value & 1023]
+    )
+
+
+def _low_80_text(value: int) -> str:
+    """The last 16 characters of a ULID: its low 80 bits (the random ones)."""
+    p = _PAIRS
+    return (
+        p[value >> 70 & 1023] + p[value >> 60 & 1023] + p[value >> 50 & 1023]
+        + p[value >> 40 & 1023] + p[value >> 30 & 1023] + p[value >> 20 & 1023]
+        + p[value >> 10 & 1023] + p[value & 1023]
     )
 
 
@@ -55,17 +67,10 @@ _time_text = ""
 
 
 def new_profile_id() -> str:
-    """A ULID: the time in milliseconds, then 80 random bits. The same as
-    `ulid_text(ms << 80 | random)`, with the time's text made once a millisecond: an import
-    makes hundreds of ids in each."""
+    """A ULID: the time in milliseconds, then 80 random bits, with the time's text made once a
+    millisecond: an import makes hundreds of ids in each."""
     global _time_ms, _time_text
     ms = time.time_ns() // 1_000_000
     if ms != _time_ms:
-        _time_ms, _time_text = ms, ulid_text(ms << 80)[:10]
-    value = _random_80_bits()
-    p = _PAIRS
-    return (
-        _time_text + p[value >> 70] + p[value >> 60 & 1023] + p[value >> 50 & 1023]
-        + p[value >> 40 & 1023] + p[value >> 30 & 1023] + p[value >> 20 & 1023]
-        + p[value >> 10 & 1023] + p[value & 1023]
-    )
+        _time_ms, _time_text = ms, _high_48_text(ms)
+    return _time_text + _low_80_text(_random_80_bits())
