@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import error_response, from_exception
+from .turns import LoopTurn
 
 log = logging.getLogger("openprofiles")
 
@@ -67,7 +68,8 @@ class _Pattern:
 class Router:
     """Answers each path with a `.json` suffix too, as the wider API does, and HEAD wherever
     GET is allowed; an unknown path is a 404 and a known path's other methods a 405 naming the
-    allowed ones, both in the error format."""
+    allowed ones, both in the error format. The answers of one turn of the loop are written
+    together, once the turn's last request is handled (`turns`)."""
 
     def __init__(self, routes: Sequence[Route], lifespan: Lifespan) -> None:
         # Earlier routes win: a literal segment (`/user_profiles/events`) is listed before the
@@ -76,6 +78,7 @@ class Router:
         for route in routes:
             self._by_length.setdefault(len(route.segments), []).append(_Pattern(route))
         self._lifespan = lifespan
+        self._turn = LoopTurn()
 
     def _find(self, path: str) -> tuple[_Pattern, dict[str, str]] | None:
         segments = path.strip("/").split("/")
@@ -88,6 +91,7 @@ class Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             response = await self._respond(scope, receive)
+            await self._turn.end()
             await response(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._run_lifespan(receive, send)
