@@ -21,8 +21,8 @@ class LoopTurn:
         self._waiting: list[asyncio.Future[None]] = []
 
     def end(self) -> asyncio.Future[None]:
-        """Done once every callback the loop had ready when this was called has run: the
-        handling of every other request of this turn."""
+        """Done once every callback the loop had ready when the turn's first caller asked has
+        run: the handling of every other request of this turn."""
         loop = asyncio.get_running_loop()
         # One future per caller: a caller that is cancelled cancels the future it waits on,
         # which must not cancel the others' answers.
