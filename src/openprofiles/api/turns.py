@@ -17,7 +17,6 @@ import asyncio
 
 class LoopTurn:
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[asyncio.Future[None]] = []
 
     def end(self) -> asyncio.Future[None]:
@@ -27,10 +26,9 @@ class LoopTurn:
         # One future per caller: a caller that is cancelled cancels the future it waits on,
         # which must not cancel the others' answers.
         future = loop.create_future()
-        if self._waiting and self._loop is loop:
+        if self._waiting and self._waiting[0].get_loop() is loop:
             self._waiting.append(future)
         else:  # the first of a turn (or of a new loop, the last one closed mid-turn)
-            self._loop = loop
             self._waiting = [future]
             loop.call_soon(self._release, self._waiting)
         return future
